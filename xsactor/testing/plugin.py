@@ -1,0 +1,63 @@
+"""pytest plugin for xsactor users: a xenstored per test.
+
+Loaded through the ``pytest11`` entry point ``xsactor`` when the package is installed. A test
+suite that cannot rely on that (a source checkout) imports the fixtures into its conftest
+instead of listing this module in ``pytest_plugins`` (which would register it twice)::
+
+    from xsactor.testing.plugin import xenstored, xenstored_reference  # noqa: F401
+
+Fixtures:
+
+- ``xenstored``: the embedded daemon in a subprocess, fresh for the test
+  (a :class:`~xsactor.testing.daemons.DaemonUnderTest`: ``dom0()``, ``add_guest(domid)``,
+  ``guest(domid)``, ``set_domain_state(domid, state)``).
+- ``xenstored_reference``: the same over the real C xenstored 4.17; skipped when it cannot be
+  installed, failed instead when ``XSACTOR_REQUIRE_REFERENCE=1``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from .daemons import DaemonUnderTest, EmbeddedDaemonProcess, ReferenceDaemonDriver, \
+    require_reference
+
+REFERENCE_MARKER = "reference: needs the reference C xenstored 4.17 (Debian packages)"
+
+
+def short_tempdir(prefix: str = "xs-") -> str:
+    """A temporary directory with a short path (unix socket paths are limited to 107 bytes)."""
+    return tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", REFERENCE_MARKER)
+
+
+@pytest.fixture
+def xenstored() -> Iterator[DaemonUnderTest]:
+    """The embedded xenstored, in a subprocess of its own for this test."""
+    rundir = short_tempdir()
+    daemon = EmbeddedDaemonProcess(rundir).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(rundir, ignore_errors=True)
+
+
+@pytest.fixture
+def xenstored_reference() -> Iterator[DaemonUnderTest]:
+    """The real C xenstored 4.17 for this test (skip/fail per ``require_reference``)."""
+    install = require_reference()
+    rundir = short_tempdir()
+    daemon = ReferenceDaemonDriver(install, rundir).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(rundir, ignore_errors=True)
