@@ -1,0 +1,74 @@
+"""Shared pieces of the benchmarks: daemons to measure against, a raw pipelined client, a table.
+
+Benchmarks print ratios between peers measured in the same run, never absolute targets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from xsactor.protocol import Decoder, Op, Packet
+from xsactor.testing.daemons import EmbeddedDaemonProcess, ReferenceDaemonDriver
+from xsactor.testing.reference import ensure_install
+
+
+@contextlib.contextmanager
+def embedded_daemon() -> Iterator[EmbeddedDaemonProcess]:
+    with tempfile.TemporaryDirectory(prefix="xsactor-bench-") as rundir:
+        daemon = EmbeddedDaemonProcess(Path(rundir)).start()
+        try:
+            yield daemon
+        finally:
+            daemon.stop()
+
+
+@contextlib.contextmanager
+def reference_daemon() -> Iterator[ReferenceDaemonDriver]:
+    """The C xenstored 4.17, without tracing."""
+    install = ensure_install()
+    with tempfile.TemporaryDirectory(prefix="xsactor-bench-ref-") as rundir:
+        daemon = ReferenceDaemonDriver(install, Path(rundir)).start()
+        try:
+            yield daemon
+        finally:
+            daemon.stop()
+
+
+def raw_pipelined(path: str, packets: list[Packet], window: int) -> float:
+    """Send ``packets`` in windows of ``window`` (one write each); seconds until all replied."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    decoder = Decoder()
+    chunks = [b"".join(p.encode() for p in packets[i:i + window])
+              for i in range(0, len(packets), window)]
+    sizes = [min(window, len(packets) - i) for i in range(0, len(packets), window)]
+    start = time.perf_counter()
+    for chunk, expected in zip(chunks, sizes, strict=True):
+        sock.sendall(chunk)
+        got = 0
+        while got < expected:
+            for reply in decoder.feed(sock.recv(1 << 20)):
+                if reply.op == Op.ERROR:
+                    raise RuntimeError(f"{reply!r} in benchmark")
+                got += 1
+    elapsed = time.perf_counter() - start
+    sock.close()
+    return elapsed
+
+
+def best_of(runs: int, measure: Callable[[], float]) -> float:
+    """The fastest of ``runs`` measurements (least disturbed by the machine)."""
+    return min(measure() for _ in range(runs))
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [line.format(*header), line.format(*("-" * w for w in widths))]
+    out += [line.format(*r) for r in rows]
+    return "\n".join(out)

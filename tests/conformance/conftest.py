@@ -1,0 +1,160 @@
+"""Fixtures of the conformance suite: every case runs against the embedded daemon and the C
+reference (xenstored 4.17).
+
+Starting a daemon per case is too slow, so ``daemon`` shares one daemon per module and kind,
+and isolates each case by a unique path prefix (``daemon.prefix``, e.g. ``/t/17``) and by fresh
+guest domains (a new domid every time). Cases that change global state (quota settings, the
+ACLs of special paths, watches on ``/``) take ``fresh_daemon``: a daemon of their own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from xsactor.daemon.toolstack import GuestSpec
+from xsactor.testing.daemons import DaemonUnderTest, start_daemon
+from xsactor.testing.plugin import short_tempdir
+from xsactor.testing.wire import WireClient
+
+KINDS = ["embedded", pytest.param("reference", marks=pytest.mark.reference)]
+
+_prefixes = itertools.count(1)
+
+
+class Conn(WireClient):
+    """A WireClient that knows which domain it speaks for."""
+
+    def __init__(self, path: str, domid: int, timeout: float = 10.0) -> None:
+        super().__init__(path, timeout)
+        self.domid = domid
+        self.home = f"/local/domain/{domid}"
+
+
+class SharedDaemon:
+    """One daemon for a module, restarted if a case killed it."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.rundir = short_tempdir(f"xs-{kind[:3]}-")
+        self.generation = 0
+        self.daemon: DaemonUnderTest | None = None
+        self.domids = itertools.count(1)
+
+    def get(self) -> DaemonUnderTest:
+        if self.daemon is not None and not self.daemon.alive():
+            self.daemon.stop()
+            self.daemon = None
+        if self.daemon is None:
+            self.generation += 1
+            self.daemon = start_daemon(self.kind, f"{self.rundir}/{self.generation}")
+        return self.daemon
+
+    def close(self) -> None:
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
+        shutil.rmtree(self.rundir, ignore_errors=True)
+
+
+class Harness:
+    """What a case uses: connections as dom0 or as fresh guests, and a private path prefix."""
+
+    def __init__(self, kind: str, daemon: DaemonUnderTest, domids: Iterator[int]) -> None:
+        self.kind = kind
+        self.daemon = daemon
+        self.domids = domids
+        self.prefix = f"/t/{next(_prefixes)}"
+        self.conns: list[WireClient] = []
+
+    @property
+    def is_reference(self) -> bool:
+        return self.kind == "reference"
+
+    def p(self, *parts: str) -> str:
+        """A path under this case's prefix."""
+        return "/".join((self.prefix, *parts))
+
+    def dom0(self) -> Conn:
+        conn = Conn(self.daemon.socket_path, 0)
+        self.conns.append(conn)
+        return conn
+
+    def new_domid(self) -> int:
+        return next(self.domids)
+
+    def spec(self, domid: int | None = None, **fields: object) -> GuestSpec:
+        """A guest's description (a fresh domid unless given)."""
+        return GuestSpec(self.new_domid() if domid is None else domid, **fields)  # type: ignore[arg-type]
+
+    def add_guest(self, spec: GuestSpec | None = None, **fields: object) -> int:
+        """Build and introduce a fresh guest (no connection yet); return its domid."""
+        if spec is None:
+            spec = GuestSpec(self.new_domid(), **fields)  # type: ignore[arg-type]
+        self.daemon.add_guest(spec)
+        return spec.domid
+
+    def connect(self, domid: int) -> Conn:
+        """The (one) connection of an added guest."""
+        conn = Conn(self.daemon.guest_sockets[domid], domid)
+        self.conns.append(conn)
+        return conn
+
+    def guest(self, **fields: object) -> Conn:
+        """A fresh guest domain, connected."""
+        return self.connect(self.add_guest(**fields))
+
+    def set_domain_state(self, domid: int, state: str) -> None:
+        self.daemon.set_domain_state(domid, state)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        self.conns.clear()
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def daemon_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "reference":
+        from xsactor.testing.daemons import require_reference
+
+        require_reference()
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def shared_daemon(daemon_kind: str) -> Iterator[SharedDaemon]:
+    shared = SharedDaemon(daemon_kind)
+    yield shared
+    shared.close()
+
+
+def _check_survived(harness: Harness) -> None:
+    harness.close()
+    assert harness.daemon.alive(), f"the {harness.kind} daemon died during the case"
+
+
+@pytest.fixture
+def daemon(shared_daemon: SharedDaemon) -> Iterator[Harness]:
+    """A module-wide daemon, isolated by a unique prefix and fresh guests."""
+    harness = Harness(shared_daemon.kind, shared_daemon.get(), shared_daemon.domids)
+    yield harness
+    _check_survived(harness)
+
+
+@pytest.fixture
+def fresh_daemon(daemon_kind: str) -> Iterator[Harness]:
+    """A daemon of the case's own, for cases that change global state."""
+    rundir = short_tempdir(f"xs-{daemon_kind[:3]}-")
+    started = start_daemon(daemon_kind, rundir)
+    harness = Harness(daemon_kind, started, itertools.count(1))
+    try:
+        yield harness
+        _check_survived(harness)
+    finally:
+        harness.close()
+        started.stop()
+        shutil.rmtree(rundir, ignore_errors=True)

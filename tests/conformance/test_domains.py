@@ -1,0 +1,389 @@
+"""§8 Domain operations, domain life cycle events, and the xl layout a guest sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from xsactor.daemon.toolstack import GUEST_OWNED_NODES
+from xsactor.protocol import Op
+
+from .conftest import Harness
+from .util import assert_error, assert_ok, assert_success, no_events, watch, wr
+
+UNKNOWN = 30000
+
+
+def rel_event() -> tuple[bytes, bytes]:
+    return b"@releaseDomain", b"rel"
+
+
+# -- privilege ------------------------------------------------------------------------------
+
+PRIVILEGED = [
+    (Op.CONTROL, ("check",)), (Op.INTRODUCE, ("DOMID", "0", "1")), (Op.RELEASE, ("DOMID",)),
+    (Op.RESUME, ("DOMID",)), (Op.SET_TARGET, ("DOMID", "0")), (Op.IS_DOMAIN_INTRODUCED, ("0",)),
+]
+
+
+@pytest.mark.parametrize("op, args", PRIVILEGED, ids=[Op(o).name for o, _ in PRIVILEGED])
+def test_privileged_op_from_guest_is_eacces(daemon: Harness, op: int, args: tuple) -> None:
+    g = daemon.guest()
+    args = tuple(str(g.domid) if a == "DOMID" else a for a in args)
+    assert_error(g.request(op, *args), "EACCES")
+    assert g.read("domid") == str(g.domid).encode()
+
+
+def test_guest_may_get_domain_paths(daemon: Harness) -> None:
+    g = daemon.guest()
+    assert g.call(Op.GET_DOMAIN_PATH, g.domid) == f"{g.home}\0".encode()
+    assert g.call(Op.GET_DOMAIN_PATH, 0) == b"/local/domain/0\0"
+
+
+# -- INTRODUCE ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [(), ("DOMID",), ("DOMID", "0"), ("DOMID", "0", "0"),
+                                  ("DOMID", "0", "x"), ("DOMID", "0", "-0")])
+def test_introduce_bad_arguments_are_einval(daemon: Harness, args: tuple) -> None:
+    c = daemon.dom0()
+    domid = daemon.new_domid()
+    args = tuple(str(domid) if a == "DOMID" else a for a in args)
+    assert_error(c.request(Op.INTRODUCE, *args), "EINVAL")
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, domid) == b"F\0"
+
+
+def test_introduce_negative_port_is_accepted(daemon: Harness) -> None:
+    g = daemon.guest(store_port=-3)
+    assert g.read("domid") == str(g.domid).encode()
+    assert daemon.dom0().call(Op.IS_DOMAIN_INTRODUCED, g.domid) == b"T\0"
+
+
+def test_reintroduce_is_ok_and_resets_the_connection(daemon: Harness) -> None:
+    g = daemon.guest()
+    watch(g, "data", "t")
+    tx = g.start()
+    g.write("data/in-tx", b"", tx_id=tx)
+    assert_ok(daemon.dom0().request(Op.INTRODUCE, g.domid, 0, 1))
+    assert_error(g.request(Op.TRANSACTION_END, "T", tx_id=tx), "ENOENT")
+    g.write("data/x", b"")
+    no_events(g)
+    assert_error(g.request(Op.READ, "data/in-tx"), "ENOENT")
+    watch(g, "data", "t")
+
+
+def test_introduce_of_dom0_is_ok_without_event(daemon: Harness) -> None:
+    c = daemon.dom0()
+    watch(c, "@introduceDomain", "i")
+    assert_ok(c.request(Op.INTRODUCE, 0, 0, 1))
+    no_events(c)
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, 0) == b"T\0"
+
+
+# -- IS_DOMAIN_INTRODUCED -------------------------------------------------------------------
+
+@pytest.mark.parametrize("domid, answer", [(0, b"T\0"), (32752, b"T\0"), (UNKNOWN, b"F\0")])
+def test_is_domain_introduced(daemon: Harness, domid: int, answer: bytes) -> None:
+    c = daemon.dom0()
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, domid) == answer
+
+
+def test_is_domain_introduced_for_guest(daemon: Harness) -> None:
+    c = daemon.dom0()
+    domid = daemon.new_domid()
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, domid) == b"F\0"
+    daemon.add_guest(daemon.spec(domid))
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, domid) == b"T\0"
+    c.release(domid)
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, domid) == b"F\0"
+
+
+# -- RELEASE --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arg, error", [("0", "EINVAL"), ("abc", "EINVAL"),
+                                        (str(UNKNOWN), "ENOENT")])
+def test_release_errors(daemon: Harness, arg: str, error: str) -> None:
+    c = daemon.dom0()
+    assert_error(c.request(Op.RELEASE, arg), error)
+
+
+def test_release_deletes_owned_nodes_and_fires(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    g.write("data/mine", b"1")
+    c.write(f"{g.home}/dom0-owned", b"stays")
+    c.write(daemon.p("shared"), b"")
+    c.set_perms(daemon.p("shared"), ["n0", f"b{g.domid}"])
+    g.write(daemon.p("shared", "guest-made"), b"")
+    watch(c, "@releaseDomain", "rel")
+    c.release(g.domid)
+    assert c.drain_events() == [rel_event()]
+    for gone in ("data", "data/mine", "control/shutdown", "error", "attr", "feature"):
+        assert_error(c.request(Op.READ, f"{g.home}/{gone}"), "ENOENT")
+    assert_error(c.request(Op.READ, daemon.p("shared", "guest-made")), "ENOENT")
+    assert c.read(f"{g.home}/dom0-owned") == b"stays"
+    assert c.read(f"{g.home}/domid") == str(g.domid).encode()
+    assert c.directory(daemon.p("shared")) == []
+
+
+def test_release_closes_the_guest_connection(daemon: Harness) -> None:
+    g = daemon.guest()
+    daemon.dom0().release(g.domid)
+    assert g.is_closed(timeout=5)
+
+
+def test_release_twice_is_enoent(daemon: Harness) -> None:
+    domid = daemon.add_guest()
+    c = daemon.dom0()
+    assert_ok(c.request(Op.RELEASE, domid))
+    assert_error(c.request(Op.RELEASE, domid), "ENOENT")
+
+
+def test_release_keeps_ownership_elsewhere_working(daemon: Harness) -> None:
+    g = daemon.guest()
+    h = daemon.guest()
+    h.write("data/h", b"1")
+    daemon.dom0().release(g.domid)
+    assert h.read("data/h") == b"1"
+
+
+# -- RESUME ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arg, error", [("0", "EINVAL"), (str(UNKNOWN), "ENOENT")])
+def test_resume_errors(daemon: Harness, arg: str, error: str) -> None:
+    assert_error(daemon.dom0().request(Op.RESUME, arg), error)
+
+
+def test_resume_of_running_domain_is_ok(daemon: Harness) -> None:
+    domid = daemon.add_guest()
+    assert_ok(daemon.dom0().request(Op.RESUME, domid))
+
+
+# -- GET_DOMAIN_PATH ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arg, path", [
+    ("7", "/local/domain/7"), ("00007", "/local/domain/7"), ("abc", "/local/domain/0"),
+    ("-1", "/local/domain/4294967295"), ("12abc", "/local/domain/12"),
+    (" 9", "/local/domain/9"), ("+5", "/local/domain/5"), ("", "/local/domain/0"),
+    ("32767", "/local/domain/32767"), ("0x10", "/local/domain/0"),
+])
+def test_get_domain_path_uses_atoi(daemon: Harness, arg: str, path: str) -> None:
+    reply = daemon.dom0().request(Op.GET_DOMAIN_PATH, arg)
+    assert (reply.op, reply.payload) == (Op.GET_DOMAIN_PATH, path.encode() + b"\0")
+
+
+# -- SET_TARGET -----------------------------------------------------------------------------
+
+def test_set_target_argument_errors(daemon: Harness) -> None:
+    c = daemon.dom0()
+    a = daemon.add_guest()
+    assert_error(c.request(Op.SET_TARGET, a), "EINVAL")
+    assert_error(c.request(Op.SET_TARGET, UNKNOWN, a), "ENOENT")
+    assert_error(c.request(Op.SET_TARGET, a, UNKNOWN), "ENOENT")
+
+
+def test_set_target_gives_owner_rights(daemon: Harness) -> None:
+    a = daemon.guest()
+    b = daemon.guest()
+    c = daemon.dom0()
+    b.write("data/x", b"b's")
+    assert_error(a.request(Op.READ, f"{b.home}/data/x"), "EACCES")
+    assert_ok(c.request(Op.SET_TARGET, a.domid, b.domid))
+    assert a.read(f"{b.home}/data/x") == b"b's"
+    assert_ok(wr(a, f"{b.home}/data/x", b"by a"))
+    assert_ok(a.request(Op.SET_PERMS, f"{b.home}/data/x", f"n{b.domid}", f"r{a.domid}"))
+    assert_error(a.request(Op.SET_PERMS, f"{b.home}/data/x", f"n{a.domid}"), "EPERM")
+    assert b.read("data/x") == b"by a"
+
+
+def test_set_target_inherits_targets_acl_entries(daemon: Harness) -> None:
+    a = daemon.guest()
+    b = daemon.guest()
+    c = daemon.dom0()
+    assert_ok(c.request(Op.SET_TARGET, a.domid, b.domid))
+    assert a.read(f"{b.home}/domid") == str(b.domid).encode()
+    assert_error(wr(a, f"{b.home}/name", b"x"), "EACCES")
+    assert_error(a.request(Op.READ, f"/libxl/{b.domid}"), "EACCES")
+
+
+def test_set_target_is_one_way(daemon: Harness) -> None:
+    a = daemon.guest()
+    b = daemon.guest()
+    assert_ok(daemon.dom0().request(Op.SET_TARGET, a.domid, b.domid))
+    a.write("data/a", b"1")
+    assert_error(b.request(Op.READ, f"{a.home}/data/a"), "EACCES")
+
+
+# -- life cycle -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("state", ["shutdown", "crashed"])
+def test_shutdown_fires_release_domain_once(daemon: Harness, state: str) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    watch(c, "@releaseDomain", "rel")
+    daemon.set_domain_state(g.domid, state)
+    assert c.next_event() == rel_event()
+    daemon.set_domain_state(g.domid, state)
+    no_events(c)
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, g.domid) == b"T\0"
+    assert g.read("domid") == str(g.domid).encode()
+    assert c.read(f"{g.home}/control/shutdown") == b""
+
+
+def test_shutdown_then_crash_fires_once(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    watch(c, "@releaseDomain", "rel")
+    daemon.set_domain_state(g.domid, "shutdown")
+    assert c.next_event() == rel_event()
+    daemon.set_domain_state(g.domid, "crashed")
+    no_events(c)
+
+
+def test_resume_rearms_release_domain(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    watch(c, "@releaseDomain", "rel")
+    daemon.set_domain_state(g.domid, "shutdown")
+    assert c.next_event() == rel_event()
+    daemon.set_domain_state(g.domid, "running")
+    no_events(c)
+    assert_ok(c.request(Op.RESUME, g.domid))
+    daemon.set_domain_state(g.domid, "shutdown")
+    assert c.next_event() == rel_event()
+
+
+def test_running_again_without_resume_does_not_rearm(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    watch(c, "@releaseDomain", "rel")
+    daemon.set_domain_state(g.domid, "shutdown")
+    assert c.next_event() == rel_event()
+    daemon.set_domain_state(g.domid, "running")
+    daemon.set_domain_state(g.domid, "shutdown")
+    no_events(c)
+
+
+@pytest.mark.parametrize("state", ["dying", "gone"])
+def test_domain_death_deletes_owned_nodes(daemon: Harness, state: str) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    g.write("data/mine", b"1")
+    c.write(f"{g.home}/kept", b"dom0's")
+    watch(c, "@releaseDomain", "rel")
+    daemon.set_domain_state(g.domid, state)
+    assert c.next_event() == rel_event()
+    assert_error(c.request(Op.READ, f"{g.home}/data"), "ENOENT")
+    assert_error(c.request(Op.READ, f"{g.home}/control/shutdown"), "ENOENT")
+    assert c.read(f"{g.home}/kept") == b"dom0's"
+    assert c.read(f"{g.home}/name") == f"guest{g.domid}".encode()
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, g.domid) == b"F\0"
+    assert_error(c.request(Op.RELEASE, g.domid), "ENOENT")
+
+
+def test_domain_death_closes_its_connection(daemon: Harness) -> None:
+    g = daemon.guest()
+    daemon.set_domain_state(g.domid, "gone")
+    assert g.is_closed(timeout=5)
+
+
+def test_shutdown_then_death_fires_again(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    watch(c, "@releaseDomain", "rel")
+    daemon.set_domain_state(g.domid, "shutdown")
+    assert c.next_event() == rel_event()
+    daemon.set_domain_state(g.domid, "dying")
+    assert c.next_event() == rel_event()
+
+
+def test_other_domains_unaffected_by_death(daemon: Harness) -> None:
+    g = daemon.guest()
+    h = daemon.guest()
+    h.write("data/h", b"1")
+    daemon.set_domain_state(g.domid, "gone")
+    assert h.read("data/h") == b"1"
+    assert daemon.dom0().call(Op.IS_DOMAIN_INTRODUCED, h.domid) == b"T\0"
+
+
+# -- the xl layout as a guest sees it -------------------------------------------------------
+
+def test_guest_home_values(daemon: Harness) -> None:
+    g = daemon.guest(name="web-1", memory_kb=524288)
+    assert g.read("domid") == str(g.domid).encode()
+    assert g.read("name") == b"web-1"
+    assert g.read("vm") == f"/vm/00000000-0000-4000-8000-{g.domid:012x}".encode()
+    assert g.read("memory/target") == b"524288"
+    assert g.read("memory/static-max") == b"524288"
+    assert g.read("memory/videoram") == b"-1"
+    assert g.read("cpu/0/availability") == b"online"
+    assert g.read("store/port") == b"1"
+    assert g.read("store/ring-ref") == b"0"
+    assert g.read("control/platform-feature-xs_reset_watches") == b"1"
+    assert g.read("control/platform-feature-multiprocessor-suspend") == b"1"
+
+
+def test_guest_home_listing(daemon: Harness) -> None:
+    g = daemon.guest()
+    assert sorted(g.directory(g.home)) == sorted(
+        [b"vm", b"name", b"cpu", b"memory", b"device", b"control", b"data", b"drivers",
+         b"feature", b"attr", b"error", b"domid", b"store"])
+    assert sorted(g.directory("control")) == sorted(
+        [b"shutdown", b"feature-poweroff", b"feature-reboot", b"feature-suspend", b"sysrq",
+         b"platform-feature-multiprocessor-suspend", b"platform-feature-xs_reset_watches"])
+    assert g.directory("device") == [b"suspend"]
+
+
+def test_guest_home_permissions(daemon: Harness) -> None:
+    g = daemon.guest()
+    for path in ("", "/cpu", "/memory", "/device", "/control", "/name", "/domid"):
+        assert g.get_perms(g.home + path) == ["n0", f"r{g.domid}"], path
+    for path in ("control/shutdown", "data", "drivers", "feature", "attr", "error",
+                 "device/suspend/event-channel", "control/sysrq"):
+        assert g.get_perms(path) == [f"n{g.domid}"], path
+
+
+@pytest.mark.parametrize("path", ["control/shutdown", "control/feature-poweroff", "data",
+                                  "drivers", "feature", "attr", "error",
+                                  "device/suspend/event-channel"])
+def test_guest_writable_nodes(daemon: Harness, path: str) -> None:
+    g = daemon.guest()
+    assert_ok(wr(g, path, b"1"))
+    assert g.read(path) == b"1"
+
+
+@pytest.mark.parametrize("path", ["name", "domid", "vm", "memory/target", "control",
+                                  "device", "store/port", "cpu/0/availability"])
+def test_guest_readonly_nodes(daemon: Harness, path: str) -> None:
+    g = daemon.guest()
+    assert_error(wr(g, path, b"x"), "EACCES")
+
+
+def test_guest_cannot_read_vm_or_libxl(daemon: Harness) -> None:
+    g = daemon.guest()
+    assert_error(g.request(Op.READ, f"/vm/00000000-0000-4000-8000-{g.domid:012x}/uuid"),
+                 "EACCES")
+    assert_error(g.request(Op.DIRECTORY, f"/libxl/{g.domid}"), "EACCES")
+    assert_error(g.request(Op.DIRECTORY, "/local/domain"), "EACCES")
+
+
+def test_guest_cannot_read_other_guests(daemon: Harness) -> None:
+    g = daemon.guest()
+    h = daemon.guest()
+    assert_error(g.request(Op.READ, f"{h.home}/name"), "EACCES")
+    assert_error(h.request(Op.READ, f"{g.home}/name"), "EACCES")
+
+
+def test_dom0_sees_vm_and_libxl(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    vm = f"/vm/00000000-0000-4000-8000-{g.domid:012x}"
+    assert c.read(f"{vm}/uuid") == vm.split("/")[-1].encode()
+    assert c.read(f"{vm}/name") == f"guest{g.domid}".encode()
+    assert c.get_perms(vm) == ["n0"]
+    assert c.directory(f"/libxl/{g.domid}") == [b"device"]
+
+
+def test_guest_owns_eleven_nodes(daemon: Harness) -> None:
+    g = daemon.guest()
+    text = assert_success(daemon.dom0().request(Op.CONTROL, "quota", g.domid)).decode()
+    line = next(x for x in text.splitlines() if x.split(":")[0].strip() == "nodes")
+    assert line.split(":", 1)[1].split()[0] == str(GUEST_OWNED_NODES)

@@ -1,0 +1,17 @@
+"""Shared test setup.
+
+The ``xsactor`` pytest plugin may or may not be loaded through its entry point (it is when the
+package is pip-installed): import its fixtures here rather than registering the module again.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from xsactor.testing.plugin import REFERENCE_MARKER, xenstored, xenstored_reference
+
+__all__ = ["xenstored", "xenstored_reference"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", REFERENCE_MARKER)

@@ -1,0 +1,1 @@
+"""Interop: unmodified libxenstore clients against the embedded daemon."""

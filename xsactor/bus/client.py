@@ -1,0 +1,548 @@
+"""The XenStore API on a bus connection: read, write, watch, transactions, wait_for.
+
+Everything the client can check is checked before anything is sent: paths (with
+``paths.validate`` against the domain's home), payload sizes (4096 on the socket, 4080 on the
+device) and permission strings. Errors are the codec's typed exceptions (``ENOENT``,
+``EACCES``, ...); a lost connection raises :class:`ConnectionLost`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import gevent
+import structlog
+
+from ..actors.mailbox import Mailbox, ReceiveTimeout, mailbox_of
+from ..protocol import Op
+from ..protocol.errors import (
+    E2BIG,
+    EACCES,
+    EAGAIN,
+    EEXIST,
+    EINVAL,
+    ENOENT,
+    ConnectionLost,
+    XenStoreError,
+)
+from ..protocol.packets import split_args
+from ..protocol.paths import (
+    INTRODUCE_DOMAIN,
+    RELEASE_DOMAIN,
+    SPECIAL_NODES,
+    canonicalize,
+    home_path,
+    validate,
+)
+from ..protocol.perms import Perm, acl_payload, parse_acl
+from .connection import _DEFAULT, Connection, State, Watch
+from .errors import BusClosed, WaitTimeout
+from .transports import Connector, Endpoint, Transport, choose_endpoints, open_endpoint
+
+__all__ = ["Client", "TransactionId"]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+_NOTHING: Any = object()
+_VALIDATION_HOME = home_path(0)
+"""Any ``/local/domain/<n>`` (n of at most 5 digits) gives relative paths the same budget."""
+_PATH_CACHE_MAX = 4096
+_tokens = itertools.count(1)
+
+
+class TransactionId(int):
+    """A transaction id (an int), remembering which connection generation started it.
+
+    After a reconnect the daemon has forgotten it: using it raises EAGAIN, so retry loops work.
+    """
+
+    generation: int
+
+    def __new__(cls, value: int, generation: int) -> TransactionId:
+        self = super().__new__(cls, value)
+        self.generation = generation
+        return self
+
+    def __repr__(self) -> str:
+        return f"TransactionId({int(self)}, generation={self.generation})"
+
+
+def _value_bytes(value: str | bytes | int) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool):
+        raise TypeError("write a bool as str or int explicitly")
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"cannot write {type(value).__name__} to XenStore (str, bytes or int)")
+
+
+def _token_bytes(token: Any) -> bytes:
+    wire = token.encode() if isinstance(token, str) else token
+    if not isinstance(wire, bytes):
+        raise TypeError(f"a watch token is str or bytes, not {type(token).__name__}")
+    if b"\0" in wire:
+        raise EINVAL("a watch token may not contain NUL")
+    return wire
+
+
+def _is_event_for(token: Any) -> Callable[[Any], bool]:
+    def match(message: Any) -> bool:
+        return (type(message) is tuple and len(message) == 3 and message[0] == "watch_event"
+                and message[2] == token)
+    return match
+
+
+class Client:
+    """The XenStore API over one :class:`Connection`.
+
+    ``Client()`` connects as libxenstore does (``$XENSTORED_PATH``, else
+    ``$XENSTORED_RUNDIR/socket``, else the xenbus device); ``Client(path)`` connects to a
+    socket or opens a device; ``Client(transport=...)`` uses an open transport (no
+    reconnect). Keyword options go to :class:`Connection`.
+    """
+
+    def __init__(self, path: str | None = None, *, kind: str | None = None,
+                 transport: Transport | None = None, connector: Connector | None = None,
+                 connect_timeout: float | None = 10.0, name: str | None = None,
+                 reconnect: bool = True, default_timeout: float | None = None,
+                 backoff_initial: float = 0.05, backoff_max: float = 5.0) -> None:
+        if connector is None:
+            connector = self._connector_for(path, kind, transport, connect_timeout)
+            if transport is not None:
+                reconnect = False
+        self.conn = Connection(connector, name=name, reconnect=reconnect,
+                               default_timeout=default_timeout,
+                               backoff_initial=backoff_initial, backoff_max=backoff_max)
+        self._domid: int | None = None
+        self._valid: dict[str, str] = {}
+        self._recorders: dict[Any, set[str]] = {}
+        self.conn.open()
+
+    @staticmethod
+    def _connector_for(path: str | None, kind: str | None, transport: Transport | None,
+                       timeout: float | None) -> Connector:
+        if transport is not None:
+            handed = [transport]
+
+            def once() -> Transport:
+                if not handed:
+                    raise ConnectionLost("a transport handed in cannot be reopened")
+                return handed.pop()
+            return once
+        if path is None:
+            return lambda: open_endpoint(choose_endpoints(), timeout)
+        from .transports import endpoint_for
+        endpoint = endpoint_for(path) if kind is None else Endpoint(kind, path)
+        return lambda: endpoint.open(timeout)
+
+    # -- lifetime and state --------------------------------------------------------------
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def state(self) -> State:
+        return self.conn.state
+
+    @property
+    def kind(self) -> str | None:
+        """``"socket"`` or ``"device"``: the current transport's kind."""
+        return self.conn.kind
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Wait until connected (True) or closed / timed out (False)."""
+        self.conn.wait_state(State.CONNECTED, State.CLOSED, timeout=timeout)
+        return self.conn.state is State.CONNECTED
+
+    # -- checks --------------------------------------------------------------------------
+    def _path(self, path: str, special: bool = False) -> bytes:
+        """Validate ``path`` (EINVAL before sending) and return it as a NUL-ended argument."""
+        if path in self._valid and not special:
+            return self._valid[path]  # type: ignore[return-value]
+        if not isinstance(path, str):
+            if isinstance(path, bytes):
+                path = path.decode("ascii", "surrogateescape")
+            else:
+                raise TypeError(f"a XenStore path is str, not {type(path).__name__}")
+        validate(path, _VALIDATION_HOME, allow_special=special)
+        wire = path.encode("ascii") + b"\0"
+        if not special:
+            if len(self._valid) >= _PATH_CACHE_MAX:
+                self._valid.clear()
+            self._valid[path] = wire  # type: ignore[assignment]
+        return wire
+
+    def _tx(self, tid: int | None) -> int:
+        """The wire tx_id; EAGAIN for a transaction a reconnect has ended."""
+        if not tid:
+            return 0
+        generation = getattr(tid, "generation", None)
+        if generation is not None and generation != self.conn.generation:
+            raise EAGAIN("transaction ended by a reconnect; retry it")
+        return int(tid)
+
+    def _record(self, path: str) -> None:
+        recorder = self._recorders.get(gevent.getcurrent())
+        if recorder is not None:
+            recorder.add(path)
+
+    # -- reading -------------------------------------------------------------------------
+    def read(self, path: str, tid: int | None = None, *, default: Any = _NOTHING,
+             timeout: Any = _DEFAULT) -> bytes:
+        """The value of ``path`` (bytes, exactly as stored).
+
+        With ``default``, a missing node (ENOENT) gives ``default`` instead of raising.
+        """
+        payload = self._path(path)
+        if self._recorders:
+            self._record(path)
+        try:
+            return self.conn.call(Op.READ, payload, self._tx(tid) if tid else 0,
+                                  timeout=timeout, path=path)
+        except ENOENT:
+            if default is _NOTHING:
+                raise
+            return default
+
+    def read_str(self, path: str, tid: int | None = None, *, default: Any = _NOTHING,
+                 timeout: Any = _DEFAULT) -> str:
+        """The value of ``path`` decoded as UTF-8."""
+        value = self.read(path, tid, default=_NOTHING if default is _NOTHING else None,
+                          timeout=timeout)
+        return default if value is None else value.decode()
+
+    def read_integer(self, path: str, tid: int | None = None, *, default: Any = _NOTHING,
+                     timeout: Any = _DEFAULT) -> int:
+        """The value of ``path`` as an int; EINVAL (a ValueError) if it is not one."""
+        value = self.read(path, tid, default=_NOTHING if default is _NOTHING else None,
+                          timeout=timeout)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise EINVAL(f"not an integer: {value[:32]!r}", path=path) from None
+
+    def exists(self, path: str, tid: int | None = None, *, timeout: Any = _DEFAULT) -> bool:
+        """Whether ``path`` exists (ENOENT gives False; EACCES is raised)."""
+        return self.read(path, tid, default=None, timeout=timeout) is not None
+
+    def list(self, path: str, tid: int | None = None, *,
+             timeout: Any = _DEFAULT) -> list[str]:
+        """The names of ``path``'s children (DIRECTORY; DIRECTORY_PART when it is too big)."""
+        payload = self._path(path)
+        if self._recorders:
+            self._record(path)
+        tx_id = self._tx(tid) if tid else 0
+        try:
+            reply = self.conn.call(Op.DIRECTORY, payload, tx_id, timeout=timeout, path=path)
+        except E2BIG:
+            reply = self._directory_parts(path, payload, tx_id, timeout)
+        return [name.decode() for name in split_args(reply)]
+
+    def _directory_parts(self, path: str, payload: bytes, tx_id: int, timeout: Any,
+                         restarts: int = 16) -> bytes:
+        """The whole child list through DIRECTORY_PART, restarting when the generation
+        changes between chunks (as libxenstore does)."""
+        for _ in range(restarts):
+            names = bytearray()
+            generation = None
+            offset = 0
+            while True:
+                reply = self.conn.call(Op.DIRECTORY_PART, payload + b"%d\0" % offset, tx_id,
+                                       timeout=timeout, path=path)
+                gen, sep, chunk = reply.partition(b"\0")
+                if not sep:
+                    raise EINVAL("malformed DIRECTORY_PART reply", path=path)
+                if generation is None:
+                    generation = gen
+                elif gen != generation:
+                    break  # the directory changed: start again
+                if chunk in (b"", b"\0") or chunk.endswith(b"\0\0"):
+                    names += chunk[:-1]
+                    return bytes(names)
+                names += chunk
+                offset += len(chunk)
+        raise EAGAIN("directory kept changing while being listed", path=path)
+
+    def get_perms(self, path: str, tid: int | None = None, *,
+                  timeout: Any = _DEFAULT) -> list[str]:
+        """The ACL of ``path`` as strings, owner first (``["n0", "r5"]``)."""
+        payload = self._path(path)
+        if self._recorders:
+            self._record(path)
+        reply = self.conn.call(Op.GET_PERMS, payload, self._tx(tid), timeout=timeout,
+                               path=path)
+        return [entry.decode() for entry in split_args(reply)]
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, path: str, value: str | bytes | int, tid: int | None = None, *,
+              timeout: Any = _DEFAULT) -> None:
+        """Write ``value`` (str as UTF-8, bytes as is, int in decimal); creates parents."""
+        payload = self._path(path) + _value_bytes(value)
+        self.conn.call(Op.WRITE, payload, self._tx(tid) if tid else 0, timeout=timeout,
+                       path=path)
+
+    def mkdir(self, path: str, tid: int | None = None, *, timeout: Any = _DEFAULT) -> None:
+        """Create ``path`` with an empty value (nothing happens if it exists)."""
+        self.conn.call(Op.MKDIR, self._path(path), self._tx(tid), timeout=timeout, path=path)
+
+    def delete(self, path: str, tid: int | None = None, *, timeout: Any = _DEFAULT) -> None:
+        """Remove ``path`` and everything below it."""
+        self.conn.call(Op.RM, self._path(path), self._tx(tid), timeout=timeout, path=path)
+
+    rm = delete
+
+    def set_perms(self, path: str, perms: Iterable[str | bytes | Perm],
+                  tid: int | None = None, *, timeout: Any = _DEFAULT) -> None:
+        """Set ``path``'s ACL: entries like ``"r24"`` or :class:`Perm`, owner first.
+
+        ``@introduceDomain`` and ``@releaseDomain`` have ACLs too.
+        """
+        if isinstance(perms, str | bytes):
+            raise TypeError("set_perms takes a list of permissions, e.g. ['n0', 'r5']")
+        special = isinstance(path, str) and path.startswith("@")
+        if special and path not in SPECIAL_NODES:
+            raise EINVAL("only @introduceDomain and @releaseDomain have permissions",
+                         path=path)
+        payload = self._path(path, special) + acl_payload(parse_acl(perms))
+        self.conn.call(Op.SET_PERMS, payload, self._tx(tid), timeout=timeout, path=path)
+
+    # -- domains -------------------------------------------------------------------------
+    def domid(self, *, timeout: Any = _DEFAULT) -> int:
+        """This connection's domain: the relative key ``domid`` (0 on the dom0 socket)."""
+        if self._domid is None:
+            try:
+                self._domid = self.read_integer("domid", timeout=timeout)
+            except (ENOENT, EACCES):
+                if self.conn.kind != "socket":
+                    raise
+                self._domid = 0  # a bare privileged socket without xen-init-dom0's keys
+        return self._domid
+
+    @property
+    def home(self) -> str:
+        """Where relative paths point: ``/local/domain/<domid>``."""
+        return home_path(self.domid())
+
+    def get_domain_path(self, domid: int, *, timeout: Any = _DEFAULT) -> str:
+        """``/local/domain/<domid>`` as the daemon says it."""
+        if isinstance(domid, bool) or not isinstance(domid, int):
+            raise TypeError("domid is an int")
+        reply = self.conn.call(Op.GET_DOMAIN_PATH, b"%d\0" % domid, timeout=timeout)
+        return reply.rstrip(b"\0").decode()
+
+    # -- watches -------------------------------------------------------------------------
+    def _watch_key(self, path: str, wire_token: bytes) -> tuple[str, bytes]:
+        if self._domid is not None:
+            path = canonicalize(path, home_path(self._domid))
+        return path, wire_token
+
+    def watch(self, path: str, token: Any = None, *, mailbox: Mailbox | None = None,
+              timeout: Any = _DEFAULT) -> Any:
+        """Watch ``path`` (and everything below it); returns the token.
+
+        Events arrive as ``("watch_event", path, token)`` in the calling greenlet's mailbox
+        (or ``mailbox``), starting with one right after registration. The watch is
+        re-registered after every reconnect (and fires again then), and removed when the
+        subscriber greenlet is gone.
+        """
+        payload = self._path(path, special=True)
+        if token is None:
+            token = f"xsactor:{next(_tokens)}"
+        wire_token = _token_bytes(token)
+        key = self._watch_key(path, wire_token)
+        if self.conn.find_watch(key) is not None:
+            raise EEXIST("already watched with this token", path=path)
+        box = mailbox if mailbox is not None else mailbox_of()
+        watch = Watch(path, token, wire_token, key, box)
+        generation = self.conn.generation
+        self.conn.add_watch(watch)
+        try:
+            self.conn.call(Op.WATCH, payload + wire_token + b"\0", timeout=timeout, path=path)
+        except BaseException:
+            self.conn.remove_watch(watch)
+            if watch.generation != generation:  # a reconnect re-registered it meanwhile
+                self.conn.send_nowait(Op.UNWATCH, payload + wire_token + b"\0")
+            raise
+        return token
+
+    def unwatch(self, path: str, token: Any, *, timeout: Any = _DEFAULT) -> None:
+        """Remove a watch; its events still queued in the subscriber's mailbox are dropped."""
+        payload = self._path(path, special=True)
+        wire_token = _token_bytes(token)
+        watch = self.conn.find_watch(self._watch_key(path, wire_token))
+        if watch is None:
+            raise ENOENT("not watched with this token", path=path)
+        self.conn.remove_watch(watch)
+        # ENOENT: gone on the daemon already; ConnectionLost: gone with the connection (and
+        # no longer re-registered).
+        with contextlib.suppress(ENOENT, ConnectionLost):
+            self.conn.call(Op.UNWATCH, payload + wire_token + b"\0", timeout=timeout,
+                           path=path)
+
+    def watch_introduce_domain(self, token: Any = None, **kw: Any) -> Any:
+        """Watch ``@introduceDomain`` (a new domain was introduced); returns the token."""
+        return self.watch(INTRODUCE_DOMAIN, token, **kw)
+
+    def watch_release_domain(self, token: Any = None, **kw: Any) -> Any:
+        """Watch ``@releaseDomain`` (a domain was released, shut down or died)."""
+        return self.watch(RELEASE_DOMAIN, token, **kw)
+
+    def next_event(self, token: Any = None, *, timeout: float | None = None
+                   ) -> tuple[str, Any]:
+        """The next ``(path, token)`` watch event in the caller's mailbox (for ``token`` only,
+        if given), leaving other messages queued. Raises ReceiveTimeout."""
+        def match(message: Any) -> bool:
+            return (type(message) is tuple and len(message) == 3
+                    and message[0] == "watch_event" and (token is None or message[2] == token))
+        _kind, path, got = mailbox_of().receive(timeout, match)
+        return path, got
+
+    # -- transactions --------------------------------------------------------------------
+    def transaction(self, *, timeout: Any = _DEFAULT) -> TransactionId:
+        """Start a transaction; pass the id as ``tid`` to reads and writes, then commit."""
+        generation = self.conn.generation
+        reply = self.conn.call(Op.TRANSACTION_START, b"\0", timeout=timeout)
+        return TransactionId(int(reply.rstrip(b"\0")), generation)
+
+    def commit(self, tid: int, *, timeout: Any = _DEFAULT) -> None:
+        """End the transaction, keeping its changes; EAGAIN if it conflicted (retry it)."""
+        self.conn.call(Op.TRANSACTION_END, b"T\0", self._tx(tid), timeout=timeout)
+
+    def rollback(self, tid: int, *, timeout: Any = _DEFAULT) -> None:
+        """End the transaction, dropping its changes (a no-op after a reconnect)."""
+        try:
+            tx_id = self._tx(tid)
+        except EAGAIN:
+            return  # the daemon dropped it with the old connection
+        self.conn.call(Op.TRANSACTION_END, b"F\0", tx_id, timeout=timeout)
+
+    def _quiet_rollback(self, tid: int) -> None:
+        try:
+            self.rollback(tid)
+        except (XenStoreError, ConnectionLost) as exc:
+            log.debug("rollback failed", tx_id=int(tid), error=type(exc).__name__)
+
+    def transact(self, fn: Callable[[TransactionId], T], *, retries: int = 16,
+                 backoff: float = 0.002, backoff_max: float = 0.25,
+                 reconnect_timeout: float | None = 30.0) -> T:
+        """Run ``fn(tid)`` in a transaction and commit; on EAGAIN rerun it.
+
+        Reruns happen after a jittered, growing pause, at most ``retries`` times (then EAGAIN
+        is raised). The transaction is always ended: an exception in ``fn`` rolls it back and
+        propagates. A connection lost while ``fn`` runs counts as a conflict: ``transact``
+        waits (up to ``reconnect_timeout``) for the reconnect and reruns. A connection lost
+        during the commit raises ConnectionLost: whether it committed is unknown.
+        """
+        attempt = 0
+        while True:
+            try:
+                tid = self.transaction()
+            except ConnectionLost as exc:
+                if isinstance(exc, BusClosed) or not self._await_reconnect(reconnect_timeout):
+                    raise
+                tid = None
+            if tid is not None:
+                try:
+                    result = fn(tid)
+                except EAGAIN:
+                    self._quiet_rollback(tid)
+                except ConnectionLost as exc:
+                    if isinstance(exc, BusClosed) or not self._await_reconnect(
+                            reconnect_timeout):
+                        raise
+                except BaseException:
+                    self._quiet_rollback(tid)
+                    raise
+                else:
+                    try:
+                        self.commit(tid)
+                        return result
+                    except EAGAIN:
+                        pass
+            attempt += 1
+            if attempt > retries:
+                raise EAGAIN(f"transaction still conflicting after {retries} retries")
+            gevent.sleep(random.uniform(0, min(backoff * (2 ** attempt), backoff_max)))
+
+    def _await_reconnect(self, timeout: float | None) -> bool:
+        return self.wait_connected(timeout)
+
+    # -- wait_for ------------------------------------------------------------------------
+    def wait_for(self, fn: Callable[[], T | None], timeout: float | None = None) -> T:
+        """Rerun ``fn()`` whenever a path it read changes, until it returns non-None.
+
+        The paths ``fn`` reads through this client (read, read_integer, exists, list,
+        get_perms) are watched; each run watches exactly what that run read. Raises
+        :class:`WaitTimeout` after ``timeout`` seconds.
+        """
+        me = gevent.getcurrent()
+        box = mailbox_of(me)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        token = f"xsactor:wait:{next(_tokens)}"
+        is_ours = _is_event_for(token)
+        watched: set[str] = set()
+        try:
+            while True:
+                previous = self._recorders.get(me)
+                read: set[str] = set()
+                self._recorders[me] = read
+                try:
+                    result = fn()
+                except ConnectionLost as exc:
+                    if isinstance(exc, BusClosed) or not self.wait_connected(
+                            self._remaining(deadline)):
+                        raise
+                    continue
+                finally:
+                    if previous is None:
+                        del self._recorders[me]
+                    else:
+                        self._recorders[me] = previous
+                        previous |= read
+                if result is not None:
+                    return result
+                for path in watched - read:
+                    self._quiet_unwatch(path, token)
+                    watched.discard(path)
+                for path in sorted(read - watched):
+                    self.watch(path, token, mailbox=box)
+                    watched.add(path)
+                try:
+                    box.receive(self._remaining(deadline), is_ours)
+                except ReceiveTimeout:
+                    raise WaitTimeout(f"condition not met within {timeout} s") from None
+                box.purge(is_ours)  # one rerun covers every change seen so far
+        finally:
+            for path in watched:
+                self._quiet_unwatch(path, token)
+
+    @staticmethod
+    def _remaining(deadline: float | None) -> float | None:
+        if deadline is None:
+            return None
+        return max(0.0, deadline - time.monotonic())
+
+    def _quiet_unwatch(self, path: str, token: Any) -> None:
+        with contextlib.suppress(XenStoreError, ConnectionLost):
+            self.unwatch(path, token)
+
+    def __repr__(self) -> str:
+        return f"<Client {self.conn!r}>"

@@ -1,0 +1,569 @@
+"""The bus: one connection to xenstored, owned by one greenlet.
+
+- The **owner** greenlet reads big chunks, decodes every whole packet and dispatches it: a
+  reply completes the pending request with its req_id, a watch event goes by token into the
+  subscriber's mailbox (``put`` never blocks). It never writes and never dies of a bad
+  packet: an unknown req_id or token is logged and dropped.
+- The **writer** greenlet drains the outgoing queue: on a socket the whole queue goes out in
+  one ``sendall``; on the device one message per write().
+- Requests come from any number of greenlets at once (pipelined): each gets a unique req_id
+  and waits on its own :class:`gevent.event.AsyncResult`.
+- When the connection is lost every pending request fails at once with
+  :class:`ConnectionLost`. The owner reconnects with exponential backoff and jitter,
+  re-registers every live watch (the daemon's first event tells each subscriber to re-read)
+  and bumps :attr:`Connection.generation`, which ends the transactions of the old connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import itertools
+import random
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import structlog
+from gevent import Greenlet, GreenletExit, Timeout
+from gevent.event import AsyncResult, Event
+
+from ..actors.mailbox import Mailbox
+from ..protocol import Decoder, Op
+from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_class
+from ..protocol.ops import HEADER, op_name
+from ..protocol.packets import Packet, join_args
+from ..protocol.paths import is_within
+from .errors import BusClosed, RequestTimeout
+from .transports import Transport, request_error
+
+__all__ = ["Connection", "State", "Watch"]
+
+log = structlog.get_logger(__name__)
+
+_ERROR = int(Op.ERROR)
+_WATCH_EVENT = int(Op.WATCH_EVENT)
+_DEFAULT: Any = object()
+_names = itertools.count(1)
+
+
+class State(enum.Enum):
+    """Where a connection is in its life."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+class Watch:
+    """A registered watch: its path and token as given, and the mailbox its events go to."""
+
+    __slots__ = ("generation", "key", "mailbox", "path", "token", "wire_token")
+
+    def __init__(self, path: str, token: Any, wire_token: bytes, key: tuple[str, bytes],
+                 mailbox: Mailbox) -> None:
+        self.path = path
+        self.token = token
+        self.wire_token = wire_token
+        self.key = key
+        self.mailbox = mailbox
+        self.generation = 0
+
+    def __repr__(self) -> str:
+        return f"<Watch {self.path!r} token={self.token!r}>"
+
+
+class _Ignore:
+    """Pending entry for a request nobody waits for (its reply is dropped)."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, op: int) -> None:
+        self.op = op
+
+    def set(self, packet: Packet) -> None:
+        if packet.op == _ERROR:
+            log.debug("background request failed", op=op_name(self.op),
+                      error=packet.payload.rstrip(b"\0").decode("ascii", "replace"))
+
+    def set_exception(self, exc: BaseException) -> None:
+        pass
+
+
+class _WatchRestore:
+    """Pending entry for a watch re-registered after a reconnect."""
+
+    __slots__ = ("conn", "watch")
+
+    def __init__(self, conn: Connection, watch: Watch) -> None:
+        self.conn = conn
+        self.watch = watch
+
+    def set(self, packet: Packet) -> None:
+        if packet.op != _ERROR:
+            return
+        error = error_class(packet.payload)(path=self.watch.path)
+        self.conn._log.warning("watch not restored after reconnect", path=self.watch.path,
+                               token=self.watch.token, error=error.name)
+        self.conn._drop_watch(self.watch)
+        self.watch.mailbox.put(("watch_error", self.watch.path, self.watch.token, error))
+
+    def set_exception(self, exc: BaseException) -> None:
+        pass  # lost again: the next connection re-registers it
+
+
+class Connection:
+    """One connection to xenstored (see the module docstring).
+
+    ``connector`` opens a fresh :class:`Transport`; it is called again for every reconnect
+    (unless ``reconnect=False``). Call :meth:`open` once before use.
+    """
+
+    def __init__(self, connector: Callable[[], Transport], *, name: str | None = None,
+                 reconnect: bool = True, default_timeout: float | None = None,
+                 backoff_initial: float = 0.05, backoff_max: float = 5.0) -> None:
+        self._connector = connector
+        self.name = name or f"xs{next(_names)}"
+        self.reconnect = reconnect
+        self.default_timeout = default_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._log = log.bind(conn=self.name)
+
+        self._state = State.CONNECTING
+        self._state_changed = Event()
+        self._state_listeners: list[Callable[[Connection, State], None]] = []
+        self._state_mailboxes: weakref.WeakSet[Mailbox] = weakref.WeakSet()
+
+        self.generation = 0
+        """Bumped on every (re)connect; transactions of an older generation are dead."""
+        self.transport: Transport | None = None
+        self.kind: str | None = None
+        self.max_payload = 4096
+        self._next_id = 1
+        self._pending: dict[int, Any] = {}
+        self._outq: list[bytes] = []
+        self._flush_pending = False
+        self._writer_active = False
+        self._backlog: list[Any] = []
+        self._wake = Event()
+        self._writer: Greenlet | None = None
+        self._loop: Any = None
+        self._owner: Greenlet | None = None
+        self._closing = False
+        self._loss_reason = ""
+
+        self._watches: dict[bytes, list[Watch]] = {}
+        self._watch_keys: dict[tuple[str, bytes], Watch] = {}
+        self._linked: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    # -- lifetime ------------------------------------------------------------------------
+    def open(self) -> Connection:
+        """Connect (raising the connector's OSError if that fails) and start the owner."""
+        if self._owner is not None:
+            raise RuntimeError("connection already opened")
+        transport = self._connector()
+        self._loop = gevent.get_hub().loop
+        self._begin(transport)
+        self._owner = gevent.spawn(self._run, transport)
+        self._owner.name = f"xsactor-bus-{self.name}"
+        return self
+
+    def close(self) -> None:
+        """Close for good: pending requests fail with :class:`BusClosed`; no reconnect."""
+        if self._closing:
+            return
+        self._closing = True
+        owner = self._owner
+        if owner is not None and not owner.dead and owner is not gevent.getcurrent():
+            owner.kill(block=True)
+        else:
+            self._end(self.transport, "closed")
+        if self._state is not State.CLOSED:
+            self._set_state(State.CLOSED)
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- states --------------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def _set_state(self, state: State) -> None:
+        if state is self._state:
+            return
+        self._state = state
+        changed, self._state_changed = self._state_changed, Event()
+        changed.set()
+        for listener in list(self._state_listeners):
+            try:
+                listener(self, state)
+            except Exception:
+                self._log.exception("state listener failed", state=state.value)
+        for box in list(self._state_mailboxes):
+            box.put(("bus_state", self.name, state))
+
+    def wait_state(self, *states: State, timeout: float | None = None) -> bool:
+        """Wait until the state is one of ``states``; False on timeout."""
+        wanted = states or (State.CONNECTED,)
+        with Timeout(timeout, False):
+            while self._state not in wanted:
+                self._state_changed.wait()
+            return True
+        return self._state in wanted
+
+    def subscribe_state(self, listener: Callable[[Connection, State], None] | Mailbox) -> None:
+        """Call ``listener(conn, state)`` (it must not block) or, for a mailbox, put
+        ``("bus_state", name, state)`` into it, on every state change."""
+        if isinstance(listener, Mailbox):
+            self._state_mailboxes.add(listener)
+        else:
+            self._state_listeners.append(listener)
+
+    def unsubscribe_state(self, listener: Callable[[Connection, State], None] | Mailbox) -> None:
+        if isinstance(listener, Mailbox):
+            self._state_mailboxes.discard(listener)
+        elif listener in self._state_listeners:
+            self._state_listeners.remove(listener)
+
+    # -- requests ------------------------------------------------------------------------
+    def _not_connected(self) -> ConnectionLost:
+        if self._closing:
+            return BusClosed(f"{self.name}: connection closed")
+        return ConnectionLost(f"{self.name}: not connected ({self._state.value})")
+
+    def _enqueue(self, op: int, payload: bytes, tx_id: int, entry: Any) -> int:
+        req_id = self._next_id
+        self._next_id = req_id + 1 if req_id < 0xFFFFFFFF else 1
+        self._pending[req_id] = entry
+        self._outq.append(HEADER.pack(op, req_id, tx_id, len(payload)) + payload)
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.run_callback(self._flush)
+        return req_id
+
+    def call(self, op: int, payload: bytes, tx_id: int = 0, *, timeout: Any = _DEFAULT,
+             path: str | None = None) -> bytes:
+        """Send one request and wait for its reply payload.
+
+        Raises the typed :class:`XenStoreError` of an ERROR reply, :class:`E2BIG` (before
+        sending) for a payload the transport cannot carry, :class:`ConnectionLost` when not
+        connected or when the connection drops, :class:`RequestTimeout` after ``timeout``.
+        """
+        if self.transport is None:
+            raise self._not_connected()
+        if len(payload) > self.max_payload:
+            raise E2BIG(f"{op_name(op)} payload of {len(payload)} bytes is over the "
+                        f"{self.max_payload}-byte limit of the {self.kind}", path=path)
+        result = AsyncResult()
+        req_id = self._enqueue(op, payload, tx_id, result)
+        if timeout is _DEFAULT:
+            timeout = self.default_timeout
+        timer = None if timeout is None else Timeout.start_new(timeout)
+        try:
+            reply = result.get()
+        except BaseException as exc:
+            self._pending.pop(req_id, None)  # timed out or killed: forget the request
+            if timer is not None and exc is timer:
+                raise RequestTimeout(
+                    f"{self.name}: no reply to {op_name(op)} within {timeout} s") from None
+            raise
+        finally:
+            if timer is not None:
+                timer.close()
+        reply_op = reply.op
+        if reply_op == op:
+            return reply.payload
+        if reply_op == _ERROR:
+            raise error_class(reply.payload)(path=path)
+        raise ProtocolError(f"{op_name(op)} answered with {op_name(reply_op)}")
+
+    def send_nowait(self, op: int, payload: bytes, tx_id: int = 0) -> bool:
+        """Queue a request whose reply is ignored (safe from the hub); False if not sent."""
+        if self.transport is None or len(payload) > self.max_payload:
+            return False
+        self._enqueue(op, payload, tx_id, _Ignore(op))
+        return True
+
+    # -- watches -------------------------------------------------------------------------
+    def add_watch(self, watch: Watch) -> None:
+        """Route events for ``watch`` from now on (before WATCH is sent: the first event
+        may come before the reply on the device)."""
+        self._watch_keys[watch.key] = watch
+        self._watches.setdefault(watch.wire_token, []).append(watch)
+        watch.generation = self.generation
+        owner = watch.mailbox.owner
+        if isinstance(owner, Greenlet) and owner not in self._linked:
+            self._linked.add(owner)
+            owner.rawlink(self._subscriber_exited)
+
+    def find_watch(self, key: tuple[str, bytes]) -> Watch | None:
+        return self._watch_keys.get(key)
+
+    def watches(self) -> list[Watch]:
+        """The live watches (re-registered on every reconnect)."""
+        return list(self._watch_keys.values())
+
+    def _drop_watch(self, watch: Watch) -> bool:
+        """Stop routing ``watch``'s events; False if it was not registered."""
+        if self._watch_keys.get(watch.key) is not watch:
+            return False
+        del self._watch_keys[watch.key]
+        group = self._watches.get(watch.wire_token)
+        if group is not None:
+            group.remove(watch)
+            if not group:
+                del self._watches[watch.wire_token]
+        return True
+
+    def remove_watch(self, watch: Watch) -> bool:
+        """Forget ``watch`` and purge its queued events from the subscriber's mailbox."""
+        if not self._drop_watch(watch):
+            return False
+        same_box = any(w.mailbox is watch.mailbox for w in self._watches.get(watch.wire_token, ()))
+        if not same_box:
+            token = watch.token
+            watch.mailbox.purge(lambda m: type(m) is tuple and len(m) == 3
+                                and m[0] == "watch_event" and m[2] == token)
+        return True
+
+    def _reap(self, watch: Watch, why: str) -> None:
+        """The subscriber is gone: forget the watch and UNWATCH it on the daemon."""
+        if self._drop_watch(watch):
+            self._log.debug("watch removed", path=watch.path, token=watch.token, why=why)
+            self.send_nowait(Op.UNWATCH, join_args(watch.path, watch.wire_token))
+
+    def _subscriber_exited(self, greenlet: Any) -> None:
+        for watch in list(self._watch_keys.values()):
+            if watch.mailbox.owner is greenlet:
+                self._reap(watch, "subscriber exited")
+
+    def _route_event(self, packet: Packet) -> None:
+        parts = packet.payload.split(b"\0")
+        if len(parts) < 3:
+            self._log.warning("malformed watch event dropped", payload=packet.payload[:64])
+            return
+        wire_token = parts[1]
+        group = self._watches.get(wire_token)
+        if not group:
+            self._log.debug("event for unknown token dropped", token=wire_token)
+            return
+        path = parts[0].decode("utf-8", "surrogateescape")
+        if len(group) > 1:
+            targets = [w for w in group if is_within(path, w.path)]
+            if not targets:
+                self._log.debug("event matches no watch of its token", path=path,
+                                token=wire_token)
+                return
+        else:
+            targets = group
+        for watch in targets:
+            box = watch.mailbox
+            if box.owner_alive:
+                box.put(("watch_event", path, watch.token), coalesce=True)
+            else:
+                self._reap(watch, "subscriber gone")
+
+    # -- the owner and the writer --------------------------------------------------------
+    def _begin(self, transport: Transport) -> None:
+        """Install a fresh transport: new generation, re-register watches, start the writer."""
+        self.transport = transport
+        self.kind = transport.kind
+        self.max_payload = transport.max_payload
+        self.generation += 1
+        self._loss_reason = ""
+        self._outq = []
+        self._backlog = []
+        self._writer_active = False
+        self._wake = wake = Event()
+        for watch in list(self._watch_keys.values()):
+            if not watch.mailbox.owner_alive:
+                self._drop_watch(watch)
+                continue
+            watch.generation = self.generation
+            self._enqueue(Op.WATCH, join_args(watch.path, watch.wire_token), 0,
+                          _WatchRestore(self, watch))
+        self._writer = gevent.spawn(self._write_loop, transport, wake)
+        self._log.debug("connected", transport=transport.name, kind=transport.kind,
+                        generation=self.generation)
+        self._set_state(State.CONNECTED)
+
+    def _end(self, transport: Transport | None, reason: str) -> None:
+        """Lose the transport: every pending request fails now with ConnectionLost."""
+        if transport is not None and self.transport is transport:
+            self.transport = None
+        writer, self._writer = self._writer, None
+        if writer is not None and writer is not gevent.getcurrent():
+            writer.kill(block=False)
+        if transport is not None:
+            with contextlib.suppress(OSError):
+                transport.close()
+        pending, self._pending = self._pending, {}
+        self._outq = []
+        self._backlog = []
+        self._writer_active = False
+        cls = BusClosed if self._closing else ConnectionLost
+        for entry in pending.values():
+            entry.set_exception(cls(f"{self.name}: {reason}"))
+        if pending or reason != "closed":
+            self._log.info("connection lost", reason=reason, failed_requests=len(pending))
+
+    def _run(self, transport: Transport | None) -> None:
+        try:
+            delay = self.backoff_initial
+            while not self._closing:
+                if transport is None:
+                    try:
+                        transport = self._connector()
+                    except Exception as exc:
+                        pause = delay * random.uniform(0.5, 1.0)
+                        self._log.debug("reconnect failed", error=str(exc), retry_in=pause)
+                        gevent.sleep(pause)
+                        delay = min(delay * 2, self.backoff_max)
+                        continue
+                    delay = self.backoff_initial
+                    self._begin(transport)
+                reason = self._serve(transport)
+                self._end(transport, reason)
+                transport = None
+                if not self.reconnect:
+                    break
+                if not self._closing:
+                    self._set_state(State.RECONNECTING)
+        except GreenletExit:
+            pass
+        finally:
+            self._closing = True
+            self._end(self.transport, "closed")
+            self._set_state(State.CLOSED)
+
+    def _serve(self, transport: Transport) -> str:
+        """Read and dispatch until the transport fails; returns why."""
+        decoder = Decoder()
+        feed = decoder.feed
+        recv = transport.recv
+        pending = self._pending
+        route = self._route_event
+        try:
+            while True:
+                data = recv()
+                if not data:
+                    return self._loss_reason or "closed by xenstored"
+                for packet in feed(data):
+                    if packet.op == _WATCH_EVENT:
+                        try:
+                            route(packet)
+                        except Exception:
+                            self._log.exception("watch event dispatch failed")
+                        continue
+                    entry = pending.pop(packet.req_id, None)
+                    if entry is None:
+                        self._log.warning("reply for unknown req_id dropped",
+                                          req_id=packet.req_id, tx_id=packet.tx_id,
+                                          op=op_name(packet.op))
+                    else:
+                        entry.set(packet)
+                if decoder.error is not None:
+                    return f"protocol error: {decoder.error}"
+        except GreenletExit:
+            raise
+        except OSError as exc:
+            return self._loss_reason or f"transport error: {exc}"
+
+    # Writing: requests are queued; a hub callback at the end of the current loop iteration
+    # writes the whole queue with one non-blocking write (one per message on the device). If
+    # the fd is full, the writer greenlet takes the rest and waits for it, and later flushes
+    # hand it the queue until it has caught up. No one else ever waits for writability.
+    def _flush(self) -> None:
+        """Hub callback: write the queue now, or hand it to the writer. Never raises."""
+        self._flush_pending = False
+        transport = self.transport
+        if transport is None or not self._outq:
+            return
+        if self._writer_active:
+            self._wake.set()
+            return
+        batch, self._outq = self._outq, []
+        try:
+            if transport.batches:
+                data = batch[0] if len(batch) == 1 else b"".join(batch)
+                written = transport.try_send(data)
+                if written < len(data):
+                    self._hand_to_writer([memoryview(data)[written:]])
+            else:
+                for index, message in enumerate(batch):
+                    if not self._device_write(transport, message, wait=False):
+                        self._hand_to_writer(batch[index:])
+                        break
+        except Exception as exc:
+            self._write_failed(transport, exc)
+
+    def _hand_to_writer(self, items: list[Any]) -> None:
+        self._backlog = items
+        self._writer_active = True
+        self._wake.set()
+
+    def _write_loop(self, transport: Transport, wake: Event) -> None:
+        batches = transport.batches
+        try:
+            while True:
+                wake.wait()
+                wake.clear()
+                while self._writer_active and self.transport is transport:
+                    items, self._backlog = self._backlog, []
+                    for item in items:
+                        if batches:
+                            transport.send(item)
+                        else:
+                            self._device_write(transport, item, wait=True)
+                    if self._outq:
+                        batch, self._outq = self._outq, []
+                        self._backlog = [b"".join(batch)] if batches else batch
+                    else:
+                        self._writer_active = False
+                if self.transport is not transport:
+                    return
+        except GreenletExit:
+            raise
+        except Exception as exc:
+            self._write_failed(transport, exc)
+
+    def _write_failed(self, transport: Transport, exc: BaseException) -> None:
+        if self.transport is transport:
+            self._loss_reason = f"write failed: {exc}"
+            transport.close()  # the owner's recv fails and handles the loss
+
+    def _device_write(self, transport: Transport, message: bytes, *, wait: bool) -> bool:
+        """Device: one message per write(); a refused write fails only that request.
+
+        Returns False when the device would block (and ``wait`` is false)."""
+        try:
+            if wait:
+                transport.send(message)
+            elif not transport.try_send(message):
+                return False
+        except OSError as exc:
+            error = request_error(exc)
+            if error is None:
+                raise
+            _op, req_id, tx_id, _len = HEADER.unpack_from(message)
+            entry = self._pending.pop(req_id, None)
+            self._log.debug("device refused a request", req_id=req_id, tx_id=tx_id,
+                            error=error.name)
+            if entry is not None:
+                entry.set(Packet(_ERROR, req_id, tx_id, error.wire))
+        return True
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name} {self._state.value} generation={self.generation}>"
+

@@ -1,0 +1,29 @@
+"""How an embedded xenstored is set up: its sockets, its guests, its quotas."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .quota import Quotas
+
+
+@dataclass
+class DaemonConfig:
+    """Settings of :class:`~xsactor.daemon.server.Daemon` (the CLI's ``serve`` builds one).
+
+    ``guest_dir``: where INTRODUCE of domain N opens its socket ``<guest_dir>/<N>``
+    (default: the dom0 socket's directory). ``guests``: domains built (xl's layout) and
+    introduced at startup, each with the socket to serve it on (None: the default place).
+    """
+
+    socket_path: str
+    guest_dir: str | None = None
+    guests: dict[int, str | None] = field(default_factory=dict)
+    quotas: Quotas = field(default_factory=Quotas)
+    keep_orphans: bool = False
+    listen_backlog: int = 128
+
+    def guest_socket(self, domid: int) -> str:
+        directory = self.guest_dir or os.path.dirname(os.path.abspath(self.socket_path))
+        return os.path.join(directory, str(domid))

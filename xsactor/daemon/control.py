@@ -1,0 +1,218 @@
+"""CONTROL commands (dom0 only), as 4.17's ``xenstored_control.c`` answers them.
+
+- ``check``: checks the tree (problems are logged), ``OK``.
+- ``log on|off``, ``logfile <file>``, ``print <string>``: ``OK`` (logged through structlog).
+- ``memreport [<file>]``: without a file 4.17 has no trace file to write to and fails with
+  EBADF, which travels as EINVAL; with a file, a short report is appended to it.
+- ``quota``: the hard quota table; ``quota <domid>``: that domain's usage (ENOENT if the
+  daemon knows no such domain); ``quota set <name> <val>``.
+- ``quota-soft``: the soft quota table; ``quota-soft set memory <val>``.
+- ``live-update ...``: refused the way 4.17 refuses it without a session.
+- ``help``: 4.17's command list.
+- Unknown command: EINVAL.
+
+Extension of the embedded daemon (not in 4.17, not listed by ``help``):
+
+- ``hypervisor <domid> <running|shutdown|crashed|dying|gone>``: simulate the hypervisor
+  changing a domain's state, as the C daemon sees it through ``xc_domain_getinfo`` and the
+  domain-exception VIRQ: ``shutdown``/``crashed`` fire ``@releaseDomain`` once (RESUME
+  re-arms it); ``dying``/``gone`` destroy the domain (its nodes are removed,
+  ``@releaseDomain`` fires).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ..protocol.errors import EINVAL, ENOENT
+from .cparse import atoi, atou
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .core import XenStore
+
+log = structlog.get_logger(__name__)
+
+OK = b"OK\0"
+
+Command = Callable[["XenStore", "Connection", list[bytes]], bytes]
+
+HELP: tuple[tuple[str, str], ...] = (
+    ("check", ""),
+    ("log", "on|off"),
+    ("live-update", "[-c <cmdline>] [-F] [-t <timeout>] <file>\n"
+                    "    Default timeout is 60 seconds."),
+    ("logfile", "<file>"),
+    ("memreport", "[<file>]"),
+    ("print", "<string>"),
+    ("quota", "[set <name> <val>|<domid>]"),
+    ("quota-soft", "[set <name> <val>]"),
+    ("help", ""),
+)
+
+
+def _text(reply: str) -> bytes:
+    return reply.encode() + b"\0"
+
+
+def do_check(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    if args:
+        raise EINVAL("check takes no arguments")
+    log.info("Checking store ...")
+    for problem in xs.store.problems():
+        log.error("check_store", problem=problem)
+    log.info("Checking store complete.")
+    return OK
+
+
+def do_log(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    if len(args) != 1 or args[0] not in (b"on", b"off"):
+        raise EINVAL("log on|off")
+    log.info("control: log", state=args[0].decode())
+    return OK
+
+
+def do_logfile(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    if len(args) != 1:
+        raise EINVAL("logfile <file>")
+    log.info("control: logfile", file=args[0].decode("latin-1"))
+    return OK
+
+
+def do_memreport(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    if len(args) > 1 or not args:
+        raise EINVAL("no trace file to report into")
+    try:
+        with open(os.fsdecode(args[0]), "a") as out:
+            out.write(f"xsactor embedded xenstored: {len(xs.store.nodes)} nodes, "
+                      f"{len(xs.connections)} connections, generation {xs.store.generation}\n")
+    except OSError as exc:
+        raise EINVAL(f"cannot open {args[0]!r}") from exc
+    return OK
+
+
+def do_print(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    if len(args) != 1:
+        raise EINVAL("print <string>")
+    log.info("control: print", text=args[0].decode("latin-1"))
+    return OK
+
+
+def _quota_set(xs: XenStore, args: list[bytes], *, soft: bool) -> bytes:
+    if len(args) != 2:
+        raise EINVAL("set <name> <val>")
+    xs.quotas.set(args[0].decode("latin-1"), atoi(args[1]), soft=soft)
+    return OK
+
+
+def domain_usage(xs: XenStore, domid: int) -> str:
+    """``quota <domid>``: nodes, watches, transactions, outstanding, memory."""
+    domain = xs.domains.get(domid)
+    if domain is None:
+        raise ENOENT(f"no domain {domid}")
+    memory = 0
+    for path, node in xs.store.nodes.items():
+        if node.owner & 0xFFFFFFFF == domid:
+            memory += len(path) + 1 + node.size()
+    for member in domain.connections:
+        for watch in member.watches.values():
+            memory += len(watch.path) + len(watch.token) + 2
+    lines = [f"Domain {domid}:\n"]
+    for name, value in (("nodes", xs.store.owned_by(domid)),
+                        ("watches", domain.watch_count),
+                        ("transactions", domain.transaction_count),
+                        ("outstanding", 0),
+                        ("memory", memory)):
+        lines.append(f"{name:<16s}: {value:8d}\n")
+    return "".join(lines)
+
+
+def do_quota(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    if not args:
+        return _text(xs.quotas.listing())
+    if args[0] == b"set":
+        return _quota_set(xs, args[1:], soft=False)
+    if len(args) != 1:
+        raise EINVAL("quota <domid>")
+    return _text(domain_usage(xs, atou(args[0])))
+
+
+def do_quota_soft(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    if not args:
+        return _text(xs.quotas.listing(soft=True))
+    if args[0] == b"set":
+        return _quota_set(xs, args[1:], soft=True)
+    raise EINVAL("quota-soft [set <name> <val>]")
+
+
+def do_live_update(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    args = args[:4]  # 4.17 keeps at most 5 strings, the command included
+    if not args:
+        raise EINVAL("live-update needs arguments")
+    flag = args[0]
+    if flag == b"-a":
+        if len(args) != 1:
+            raise EINVAL("live-update -a")
+        return _text("No live-update session active.")
+    if flag == b"-c":
+        if len(args) != 2:
+            raise EINVAL("live-update -c <cmdline>")
+        return _text("Not in live-update session.")
+    if flag == b"-s":
+        index = 1
+        while index < len(args):
+            if args[index] == b"-F":
+                index += 1
+            elif args[index] == b"-t" and index < len(args) - 1:
+                index += 2
+            else:
+                raise EINVAL("live-update -s [-F] [-t <timeout>]")
+        return _text("Not in live-update session.")
+    if flag == b"-f" and len(args) == 2:
+        target = os.fsdecode(args[1])
+        if not os.path.exists(target):
+            return _text("File not accessible.")
+        if not os.access(target, os.X_OK):
+            return _text("File not executable.")
+        return _text("Not in live-update session.")
+    raise EINVAL("live-update")
+
+
+def do_help(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    if args:
+        raise EINVAL("help takes no arguments")
+    return _text("".join(f"{name}\t{pars}\n" for name, pars in HELP))
+
+
+def do_hypervisor(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    """Ours: ``hypervisor <domid> <state>`` (see the module docstring)."""
+    if len(args) != 2:
+        raise EINVAL("hypervisor <domid> <running|shutdown|crashed|dying|gone>")
+    xs.set_domain_state(atou(args[0]), args[1].decode("latin-1"))
+    return OK
+
+
+COMMANDS: dict[bytes, Command] = {
+    b"check": do_check,
+    b"log": do_log,
+    b"live-update": do_live_update,
+    b"logfile": do_logfile,
+    b"memreport": do_memreport,
+    b"print": do_print,
+    b"quota": do_quota,
+    b"quota-soft": do_quota_soft,
+    b"help": do_help,
+    b"hypervisor": do_hypervisor,
+}
+
+
+def handle_control(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    """The reply payload of ``CONTROL <args>``; raises the typed error otherwise."""
+    command = COMMANDS.get(args[0]) if args else None
+    if command is None:
+        raise EINVAL("unknown control command")
+    return command(xs, conn, args[1:])

@@ -1,0 +1,79 @@
+"""Domains as 4.17 tracks them, and the simulated hypervisor's view of them.
+
+A :class:`Domain` exists for dom0 (from the start), for every introduced guest, and, as in
+4.17, for any domid that an ACL or a node's ownership refers to (4.17 allocates a domain
+record for accounting). Its ``generation`` is the store's generation when the record was
+made: ACL entries naming a domain whose record vanished (release, death) are flagged ignored
+on every node, so they grant nothing even if the domid comes back.
+
+The hypervisor is simulated: :meth:`Domains.hypervisor_state` is what ``xc_domain_getinfo``
+would answer (``running``, ``shutdown``, ``crashed``, ``dying`` or ``gone``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..protocol.ops import DOMID_SELF
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+HYPERVISOR_STATES = ("running", "shutdown", "crashed", "dying", "gone")
+
+
+@dataclass(eq=False)
+class Domain:
+    domid: int
+    generation: int = 0
+    introduced: bool = False
+    shutdown: bool = False
+    port: int = 0
+    target: int | None = None
+    watch_count: int = 0
+    transaction_count: int = 0
+    connections: list[Connection] = field(default_factory=list)
+
+    @property
+    def privileged(self) -> bool:
+        return self.domid == 0
+
+
+class Domains:
+    """The domain records, keyed by domid."""
+
+    def __init__(self) -> None:
+        self.table: dict[int, Domain] = {0: Domain(0, introduced=True)}
+        self.states: dict[int, str] = {}
+
+    @property
+    def dom0(self) -> Domain:
+        return self.table[0]
+
+    def get(self, domid: int) -> Domain | None:
+        return self.table.get(domid)
+
+    def ensure(self, domid: int, generation: int) -> Domain:
+        """The record for ``domid``, made now if it does not exist yet."""
+        domain = self.table.get(domid)
+        if domain is None:
+            domain = self.table[domid] = Domain(domid, generation=generation)
+        return domain
+
+    def introduced(self, domid: int) -> Domain | None:
+        domain = self.table.get(domid)
+        return domain if domain is not None and domain.introduced else None
+
+    def is_introduced(self, domid: int) -> bool:
+        return domid == DOMID_SELF or self.introduced(domid) is not None
+
+    def remove(self, domid: int) -> Domain | None:
+        return self.table.pop(domid, None)
+
+    def hypervisor_state(self, domid: int) -> str:
+        return self.states.get(domid, "running")
+
+    def exists(self, domid: int) -> bool:
+        """Whether the (simulated) hypervisor knows the domain."""
+        return self.states.get(domid) != "gone"

@@ -1,0 +1,169 @@
+"""The tree: nodes (value, ACL, ordered children, generation) keyed by absolute path.
+
+Mirrors the records of 4.17's TDB: a node's stored size is ``24 + 8*nperms + datalen +
+childlen`` (the record header, the permission array, the value, the NUL-separated child
+names), which is what the node-size quota measures. ``generation`` is 4.17's global
+modification counter: every write or delete of a node takes the next value (see
+:meth:`Store.bump`), and DIRECTORY_PART and transaction conflict detection read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..protocol.paths import join
+from ..protocol.perms import ACL, Access, Perm
+
+NO_GENERATION = -1
+"""Recorded for a node that did not exist (4.17's ``NO_GENERATION``)."""
+
+RECORD_HEADER = 24
+PERM_SIZE = 8
+
+ROOT_ACL: ACL = (Perm(Access.NONE, 0),)
+
+
+class Node:
+    """One node. Mutable: the global tree mutates nodes in place; a transaction works on copies.
+
+    ``ignored`` holds the indexes of ACL entries that name a domain which no longer exists
+    (4.17's ``XS_PERM_IGNORE``): they stay visible in GET_PERMS but grant nothing.
+    """
+
+    __slots__ = ("_blob", "childlen", "children", "generation", "ignored", "perms", "value")
+
+    def __init__(self, value: bytes = b"", perms: ACL = ROOT_ACL,
+                 children: dict[str, None] | None = None, generation: int = 0,
+                 ignored: frozenset[int] | None = None) -> None:
+        self.value = value
+        self.perms = perms
+        self.children: dict[str, None] = {} if children is None else children
+        self.childlen = sum(len(name) + 1 for name in self.children)
+        self.generation = generation
+        self.ignored = ignored
+        self._blob: bytes | None = None
+
+    def copy(self) -> Node:
+        clone = Node.__new__(Node)
+        clone.value = self.value
+        clone.perms = self.perms
+        clone.children = self.children.copy()
+        clone.childlen = self.childlen
+        clone.generation = self.generation
+        clone.ignored = self.ignored
+        clone._blob = self._blob
+        return clone
+
+    @property
+    def owner(self) -> int:
+        return self.perms[0].domid
+
+    def size(self, *, extra_child: str | None = None) -> int:
+        """The stored record size (optionally as if ``extra_child`` were added)."""
+        size = RECORD_HEADER + PERM_SIZE * len(self.perms) + len(self.value) + self.childlen
+        if extra_child is not None:
+            size += len(extra_child) + 1
+        return size
+
+    def child_blob(self) -> bytes:
+        """The children as DIRECTORY sends them: each name followed by NUL."""
+        blob = self._blob
+        if blob is None:
+            blob = "".join(name + "\0" for name in self.children).encode("latin-1")
+            self._blob = blob
+        return blob
+
+    def add_child(self, name: str) -> None:
+        self.children[name] = None
+        self.childlen += len(name) + 1
+        self._blob = None
+
+    def remove_child(self, name: str) -> bool:
+        if name not in self.children:
+            return False
+        del self.children[name]
+        self.childlen -= len(name) + 1
+        self._blob = None
+        return True
+
+    def __repr__(self) -> str:
+        acl = " ".join(str(p) for p in self.perms)
+        return (f"Node(value={self.value[:32]!r}, perms={acl!r}, "
+                f"children={list(self.children)[:8]!r}, generation={self.generation})")
+
+
+class Store:
+    """The global tree, the generation counter and per-domain node ownership counts."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.generation = 0
+        self.owned: dict[int, int] = {}
+        # 4.17's setup_structure(): /, /tool, /tool/xenstored, all n0, written in that order.
+        for path, child in (("/", "tool"), ("/tool", "xenstored"), ("/tool/xenstored", None)):
+            node = Node(children={child: None} if child else None)
+            node.generation = self.bump()
+            self.nodes[path] = node
+        self.owned[0] = 3
+
+    def bump(self) -> int:
+        """The next generation (4.17 takes one on every node write or delete, and on every
+        TRANSACTION_START)."""
+        self.generation += 1
+        return self.generation
+
+    def get(self, path: str) -> Node | None:
+        return self.nodes.get(path)
+
+    def account(self, domid: int, delta: int) -> None:
+        count = self.owned.get(domid, 0) + delta
+        self.owned[domid] = count if count > 0 else 0
+
+    def owned_by(self, domid: int) -> int:
+        return self.owned.get(domid, 0)
+
+    # -- inspection ------------------------------------------------------------------------
+    def walk(self, root: str = "/") -> Iterator[tuple[str, Node]]:
+        """Pre-order, children in list order (as 4.17's walk_node_tree)."""
+        node = self.nodes.get(root)
+        if node is None:
+            return
+        stack = [(root, node)]
+        while stack:
+            path, node = stack.pop()
+            yield path, node
+            for name in reversed(list(node.children)):
+                child_path = join(path, name)
+                child = self.nodes.get(child_path)
+                if child is not None:
+                    stack.append((child_path, child))
+
+    def problems(self) -> list[str]:
+        """Inconsistencies between child lists, nodes and ownership counts (empty if none)."""
+        out: list[str] = []
+        reachable = set()
+        for path, node in self.walk():
+            reachable.add(path)
+            for name in node.children:
+                if join(path, name) not in self.nodes:
+                    out.append(f"{path}: child {name!r} not found")
+            if node.childlen != sum(len(n) + 1 for n in node.children):
+                out.append(f"{path}: childlen {node.childlen} is wrong")
+            if not node.perms:
+                out.append(f"{path}: no permissions")
+        for path in self.nodes:
+            if path not in reachable:
+                out.append(f"{path}: orphaned")
+        counts: dict[int, int] = {}
+        for node in self.nodes.values():
+            counts[node.owner] = counts.get(node.owner, 0) + 1
+        for domid in set(counts) | {d for d, n in self.owned.items() if n}:
+            if counts.get(domid, 0) != self.owned.get(domid, 0):
+                out.append(f"domain {domid}: owns {counts.get(domid, 0)} nodes, "
+                           f"accounted {self.owned.get(domid, 0)}")
+        return out
+
+    def dump(self) -> dict[str, tuple[bytes, tuple[str, ...]]]:
+        """Every node's value and ACL, for tests (generations left out)."""
+        return {path: (node.value, tuple(str(p) for p in node.perms))
+                for path, node in self.nodes.items()}
