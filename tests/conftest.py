@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from xsactor.testing.plugin import REFERENCE_MARKER, xenstored, xenstored_reference
+from xsactor.testing.plugin import register_markers, xenstored, xenstored_reference
 
 __all__ = ["xenstored", "xenstored_reference"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", REFERENCE_MARKER)
+    register_markers(config)

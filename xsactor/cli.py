@@ -37,6 +37,7 @@ def configure_logging(level: str) -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.format_exc_info,
             structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"]),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -134,14 +135,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           guests=dict(args.guest), quotas=quotas,
                           keep_orphans=args.keep_orphans)
     daemon = Daemon(config)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, daemon.stop)
+    # Keep the watchers referenced: a collected one silently restores the default action.
+    handlers = [gevent.signal_handler(signum, daemon.stop)
+                for signum in (signal.SIGTERM, signal.SIGINT)]
     try:
         daemon.serve_forever()
     except OSError as exc:
         log.error("cannot serve", error=str(exc))
         daemon.stop()
         return 1
+    finally:
+        for handler in handlers:
+            handler.cancel()
     return 0
 
 

@@ -3,6 +3,7 @@
 - ``server``: each test runs against the embedded daemon (``xsactor.daemon.server.Daemon``)
   and against the small fake in ``fakexs.py``;
 - ``fake``: the fake only, for tests that need its hooks (gate, received packets, injection);
+- ``embedded``: the embedded daemon only (domain lifecycle);
 - ``client`` / ``guest_client``: :class:`xsactor.Client` connections (fast reconnect backoff).
 
 Tests run in the main greenlet, whose mailbox outlives a test: it is emptied around each one.
@@ -85,6 +86,13 @@ def fake(rundir: str) -> Iterator[FakeXenStored]:
     server = FakeXenStored(rundir).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def embedded(rundir: str) -> Iterator[EmbeddedServer]:
+    srv = _embedded(rundir)
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(params=["embedded", "fake"])

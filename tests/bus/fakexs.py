@@ -10,6 +10,7 @@ and gives tests hooks the real daemons do not have:
   requests were in flight at once);
 - ``drop_connections()`` / ``stop()`` + ``start()``: lose every client (reconnect tests);
 - ``inject(packet)``: push raw packets to every client (bad replies, unknown tokens);
+- ``on_request(conn, packet)``: called before each request is handled;
 - ``watch_count()``: the watches the daemon holds.
 """
 
@@ -62,13 +63,32 @@ class Node:
 
 
 class Store:
-    """path -> Node, with a global generation counter."""
+    """path -> Node, with a global generation counter.
+
+    A transaction's store is a :meth:`snapshot`: it shares the nodes and copies one before
+    changing it (:meth:`mutable`).
+    """
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {"/": Node()}
         self.counter = 0
+        self.shared: set[str] | None = None
         for path in ("/tool", "/tool/xenstored"):
             self.create(path, b"", None)
+
+    def snapshot(self) -> Store:
+        snap = Store.__new__(Store)
+        snap.nodes = dict(self.nodes)
+        snap.counter = self.counter
+        snap.shared = set(self.nodes)
+        return snap
+
+    def mutable(self, path: str) -> Node:
+        node = self.nodes[path]
+        if self.shared is not None and path in self.shared:
+            self.shared.discard(path)
+            node = self.nodes[path] = Node(node.value, node.acl, list(node.children), node.gen)
+        return node
 
     def stamp(self, node: Node) -> None:
         self.counter += 1
@@ -83,7 +103,7 @@ class Store:
             missing.append(p)
             p = parent(p)
         for p in reversed(missing):
-            up = self.nodes[parent(p)]
+            up = self.mutable(parent(p))
             acl = up.acl
             if creator is not None and creator != 0:
                 acl = (Perm(acl[0].access, creator), *acl[1:])
@@ -93,7 +113,7 @@ class Store:
             up.children.append(p.rsplit("/", 1)[1])
             self.stamp(up)
             made.append(p)
-        self.nodes[path].value = value
+        self.mutable(path).value = value
         return made
 
     def remove(self, path: str) -> list[str]:
@@ -107,7 +127,7 @@ class Store:
         walk(path)
         for p in out:
             del self.nodes[p]
-        up = self.nodes[parent(path)]
+        up = self.mutable(parent(path))
         up.children.remove(path.rsplit("/", 1)[1])
         self.stamp(up)
         return out
@@ -165,12 +185,15 @@ class FakeConnection:
                 data = self.sock.recv(65536)
                 if not data:
                     break
-                for packet in decoder.feed(data):
-                    self.received.append(packet)
-                    self.server.all_received.append(packet)
-                    self.server._arrived()
+                packets = decoder.feed(data)
+                self.received.extend(packets)
+                self.server.all_received.extend(packets)
+                self.server._arrived()
+                for packet in packets:
                     if not self.server.gate.is_set():
                         self.server.gate.wait()
+                    if self.server.on_request is not None:
+                        self.server.on_request(self, packet)
                     self.handle(packet)
                 if decoder.error is not None:
                     break
@@ -294,7 +317,7 @@ class FakeConnection:
                 raise EBUSY if packet.tx_id in self.transactions else ENOENT
             tx_id = self.next_tx
             self.next_tx += 1
-            store = copy.deepcopy(self.server.store)
+            store = self.server.store.snapshot()
             self.transactions[tx_id] = Transaction(store, {}, start=store.counter)
             return b"%d\0" % tx_id
         if op == Op.TRANSACTION_END:
@@ -320,8 +343,8 @@ class FakeConnection:
             if node is None:
                 store.create(path, value, self.domid)
             else:
-                node.value = value
-            store.stamp(store.nodes[path])
+                store.mutable(path).value = value
+            store.stamp(store.mutable(path))
             self.fire(tx, path)
             return b"OK\0"
         if not args:
@@ -387,6 +410,7 @@ class FakeConnection:
                 raise EACCES(path=path)
             if acl[0].domid != self.domid:
                 raise EPERM(path=path)
+        node = store.mutable(path)
         node.acl = acl
         store.stamp(node)
         self.fire(tx, path)
@@ -412,6 +436,7 @@ class FakeXenStored:
         self.all_received: list[Packet] = []
         self.gate = Event()
         self.gate.set()
+        self.on_request: Callable[[FakeConnection, Packet], None] | None = None
         self._arrival_waiters: list[tuple[Callable[[], bool], Event]] = []
         self._listeners: list[gevent.Greenlet] = []
         self._sockets: list[gevent.socket.socket] = []

@@ -8,10 +8,10 @@ import gevent
 import gevent.event
 import pytest
 
-from xsactor import Client, ReceiveTimeout, mailbox_of
+from xsactor import EEXIST, Client, ReceiveTimeout, mailbox_of
 from xsactor.protocol import Op, Packet
 
-from .conftest import until
+from .conftest import GUEST, until
 from .fakexs import FakeXenStored
 
 
@@ -25,7 +25,7 @@ def test_watch_delivers_to_the_calling_greenlet(client: Client) -> None:
     done = gevent.event.Event()
 
     def subscriber() -> list[Any]:
-        token = client.watch("/w/a", "sub")
+        client.watch("/w/a", "sub")
         box = mailbox_of()
         got = [box.receive(5)]  # the first event, right after registration
         ready.set()
@@ -147,9 +147,8 @@ def test_watch_to_an_explicit_mailbox(client: Client) -> None:
     assert len(mailbox_of()) == 0
 
 
-def test_release_domain_fires_on_the_embedded_daemon(server: Any, clients: Any) -> None:
-    if server.kind != "embedded":
-        pytest.skip("the fake has no domain lifecycle")
+def test_domain_watches_fire_on_the_embedded_daemon(embedded: Any, clients: Any) -> None:
+    server = embedded
     client = clients(server.socket_path)
     intro = client.watch_introduce_domain()
     client.next_event(intro, timeout=5)
@@ -159,3 +158,28 @@ def test_release_domain_fires_on_the_embedded_daemon(server: Any, clients: Any) 
     client.next_event(release, timeout=5)
     server.daemon.set_domain_state(9, "shutdown")
     assert client.next_event(release, timeout=5) == ("@releaseDomain", release)
+
+
+def test_relative_and_absolute_forms_are_one_watch(guest_client: Client) -> None:
+    token = guest_client.watch("data/rel", "same")
+    guest_client.next_event(token, timeout=5)
+    with pytest.raises(EEXIST):
+        guest_client.watch(f"/local/domain/{GUEST}/data/rel", "same")
+    guest_client.unwatch(f"/local/domain/{GUEST}/data/rel", "same")
+    assert guest_client.conn.watches() == []
+
+
+def watch_quota(dom0: Client, domid: int) -> int:
+    """The daemon's own count of a domain's watches (``CONTROL quota <domid>``)."""
+    text = dom0.conn.call(Op.CONTROL, b"quota\0%d\0" % domid).decode()
+    return int(text.split("watches")[1].split(":")[1].split()[0])
+
+
+def test_dead_subscriber_unwatched_on_the_embedded_daemon(embedded: Any, clients: Any) -> None:
+    dom0 = clients(embedded.socket_path)
+    guest = clients(embedded.add_guest(GUEST))
+    g = gevent.spawn(lambda: [guest.watch(f"data/{i}") for i in range(3)])
+    g.join(timeout=5)
+    assert g.successful()
+    until(lambda: watch_quota(dom0, GUEST) == 0, what="the daemon to drop the watches")
+    assert guest.conn.watches() == []

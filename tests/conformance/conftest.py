@@ -88,12 +88,13 @@ class Harness:
 
     def spec(self, domid: int | None = None, **fields: object) -> GuestSpec:
         """A guest's description (a fresh domid unless given)."""
-        return GuestSpec(self.new_domid() if domid is None else domid, **fields)  # type: ignore[arg-type]
+        number = self.new_domid() if domid is None else domid
+        return GuestSpec(number, **fields)  # type: ignore[arg-type]
 
     def add_guest(self, spec: GuestSpec | None = None, **fields: object) -> int:
         """Build and introduce a fresh guest (no connection yet); return its domid."""
         if spec is None:
-            spec = GuestSpec(self.new_domid(), **fields)  # type: ignore[arg-type]
+            spec = self.spec(**fields)
         self.daemon.add_guest(spec)
         return spec.domid
 

@@ -78,6 +78,16 @@ def test_introduce_of_dom0_is_ok_without_event(daemon: Harness) -> None:
     assert c.call(Op.IS_DOMAIN_INTRODUCED, 0) == b"T\0"
 
 
+def test_reintroduce_with_other_ring_and_port_is_ok(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    watch(c, "@introduceDomain", "i")
+    assert_ok(c.request(Op.INTRODUCE, g.domid, 5, 1))
+    assert_ok(c.request(Op.INTRODUCE, g.domid, 0, 7))
+    no_events(c)
+    assert g.read("domid") == str(g.domid).encode()
+
+
 # -- IS_DOMAIN_INTRODUCED -------------------------------------------------------------------
 
 @pytest.mark.parametrize("domid, answer", [(0, b"T\0"), (32752, b"T\0"), (UNKNOWN, b"F\0")])
@@ -202,6 +212,24 @@ def test_set_target_inherits_targets_acl_entries(daemon: Harness) -> None:
     assert a.read(f"{b.home}/domid") == str(b.domid).encode()
     assert_error(wr(a, f"{b.home}/name", b"x"), "EACCES")
     assert_error(a.request(Op.READ, f"/libxl/{b.domid}"), "EACCES")
+
+
+@pytest.mark.parametrize("acl, can_read, can_write", [
+    (["n0", "r{target}", "w{ctl}"], True, False),
+    (["n0", "w{ctl}", "r{target}"], False, True),
+    (["b0", "n{target}"], False, False),
+])
+def test_set_target_first_matching_entry(daemon: Harness, acl: list[str], can_read: bool,
+                                         can_write: bool) -> None:
+    ctl = daemon.guest()
+    target = daemon.add_guest()
+    c = daemon.dom0()
+    assert_ok(c.request(Op.SET_TARGET, ctl.domid, target))
+    c.write(daemon.p("n"), b"v")
+    c.set_perms(daemon.p("n"), [e.format(ctl=ctl.domid, target=target) for e in acl])
+    read = ctl.request(Op.READ, daemon.p("n"))
+    assert (read.payload == b"v") is can_read, read
+    assert (wr(ctl, daemon.p("n"), b"x").payload == b"OK\0") is can_write
 
 
 def test_set_target_is_one_way(daemon: Harness) -> None:

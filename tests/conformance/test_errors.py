@@ -136,3 +136,14 @@ def test_quota_errors_are_enospc_not_equota(daemon: Harness) -> None:
 ])
 def test_control_commands(daemon: Harness, args: tuple, reply: bytes) -> None:
     assert daemon.dom0().request(Op.CONTROL, *args).payload == reply
+
+
+def test_children_are_listed_in_creation_order(daemon: Harness) -> None:
+    c = daemon.dom0()
+    for name in ("b", "c", "a"):
+        c.write(daemon.p("o", name), b"")
+    assert c.directory(daemon.p("o")) == [b"b", b"c", b"a"]
+    c.rm(daemon.p("o", "b"))
+    c.write(daemon.p("o", "b"), b"")
+    c.write(daemon.p("o", "c"), b"rewritten")
+    assert c.directory(daemon.p("o")) == [b"c", b"a", b"b"]

@@ -347,3 +347,10 @@ def test_given_away_node_is_no_longer_the_guests(daemon: Harness) -> None:
     c.set_perms(path, ["n0"])
     assert_error(g.request(Op.READ, path), "EACCES")
     assert_error(g.request(Op.SET_PERMS, path, f"n{g.domid}"), "EACCES")
+
+
+def test_guest_rm_of_root_is_eacces(daemon: Harness) -> None:
+    g = daemon.guest()
+    assert_error(g.request(Op.RM, "/"), "EACCES")
+    assert_error(wr(g, "/", b"x"), "EACCES")
+    assert_error(g.request(Op.SET_PERMS, "/", f"n{g.domid}"), "EACCES")

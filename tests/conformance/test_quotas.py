@@ -226,6 +226,17 @@ def test_guest_may_set_five_permissions(daemon: Harness) -> None:
     assert g.get_perms(path) == five
 
 
+def test_permission_quota_in_transaction_does_not_fail_it(daemon: Harness) -> None:
+    g = daemon.guest()
+    tx = g.start()
+    six = [f"n{g.domid}", "r1", "r2", "r3", "r4", "r5"]
+    assert_error(g.request(Op.SET_PERMS, "data", *six, tx_id=tx), "ENOSPC")
+    assert_ok(wr(g, "data/x", b"1", tx_id=tx))
+    assert_ok(g.request(Op.TRANSACTION_END, "T", tx_id=tx))
+    assert g.read("data/x") == b"1"
+    assert g.get_perms("data") == [f"n{g.domid}"]
+
+
 def test_dom0_may_set_many_permissions(daemon: Harness) -> None:
     c = daemon.dom0()
     c.write(daemon.p("p"), b"")
@@ -301,8 +312,8 @@ def test_single_component_of_2047_characters(daemon: Harness) -> None:
     assert_error(wr(c, path + "b"), "EINVAL")
 
 
-@pytest.mark.parametrize("domid", [0, 12345])
-def test_domain_prefix_not_counted(daemon: Harness, domid: int) -> None:
+@pytest.mark.parametrize("domid", ["0", "12345", "00007"])
+def test_domain_prefix_not_counted(daemon: Harness, domid: str) -> None:
     c = daemon.dom0()
     prefix = f"/local/domain/{domid}/"
     top = prefix + daemon.prefix.replace("/", "_")[1:]
@@ -311,9 +322,10 @@ def test_domain_prefix_not_counted(daemon: Harness, domid: int) -> None:
     c.rm(top)
 
 
-def test_six_digit_domid_is_not_a_prefix(daemon: Harness) -> None:
+@pytest.mark.parametrize("domid", ["123456", "7a", "x"])
+def test_other_domain_like_prefixes_are_counted(daemon: Harness, domid: str) -> None:
     c = daemon.dom0()
-    top = "/local/domain/123456/" + daemon.prefix.replace("/", "_")[1:]
+    top = f"/local/domain/{domid}/" + daemon.prefix.replace("/", "_")[1:]
     assert_ok(wr(c, path_of_length(top, 2048), b"1"))
     assert_error(wr(c, path_of_length(top, 2049)), "EINVAL")
     c.rm(top)

@@ -16,7 +16,6 @@ from .util import (
     fail_normally,
     no_events,
     watch,
-    wr,
 )
 
 
@@ -193,6 +192,24 @@ def test_watch_on_root_ignores_special_events(fresh_daemon: Harness) -> None:
     assert all(not p.startswith(b"@") for p, _ in w.drain_events())
 
 
+def test_watches_fire_in_registration_order(daemon: Harness) -> None:
+    c, w = daemon.dom0(), daemon.dom0()
+    x = daemon.p("x")
+    for token, path in [("t1", x), ("t2", f"{x}/y"), ("t3", daemon.p()), ("t0", f"{x}/y")]:
+        watch(w, path, token)
+    c.write(f"{x}/y", b"1")
+    assert w.drain_events() == [ev(f"{x}/y", t) for t in ("t1", "t2", "t3", "t0")]
+
+
+def test_watch_order_follows_registration_not_depth(daemon: Harness) -> None:
+    c, w = daemon.dom0(), daemon.dom0()
+    x = daemon.p("x")
+    for token, path in [("deep", f"{x}/y"), ("top", daemon.p()), ("mid", x)]:
+        watch(w, path, token)
+    c.write(f"{x}/y", b"1")
+    assert w.drain_events() == [ev(f"{x}/y", t) for t in ("deep", "top", "mid")]
+
+
 # -- which operations fire ------------------------------------------------------------------
 
 def test_write_fires_only_for_the_written_node(daemon: Harness) -> None:
@@ -311,6 +328,18 @@ def test_event_longer_than_a_payload_is_dropped(daemon: Harness) -> None:
     assert w.drain_events() == [(fits.encode(), token)]
 
 
+def test_rm_of_guest_home_fires_relative_exact_events(daemon: Harness) -> None:
+    g = daemon.guest()
+    watch(g, "data", "d")
+    watch(g, "control/shutdown", "s")
+    watch(g, g.home, "h")
+    watch(g, "/local/domain", "top")
+    daemon.dom0().rm(g.home)
+    # post-order over children in creation order: control/ comes before data
+    assert g.drain_events() == [(b"control/shutdown", b"s"), (b"data", b"d"),
+                                ev(g.home, "h"), ev(g.home, "top")]
+
+
 # -- event paths ----------------------------------------------------------------------------
 
 def test_event_carries_modified_path_not_watch_path(daemon: Harness) -> None:
@@ -427,6 +456,33 @@ def test_rm_of_unreadable_node_sends_nothing(daemon: Harness) -> None:
     watch(g, daemon.p("n"), "t")
     c.rm(daemon.p("n"))
     no_events(g)
+
+
+def test_rm_descendant_events_are_filtered_by_node_or_parent(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    n = daemon.p("n")
+    c.write(f"{n}/s/deep", b"")
+    c.set_perms(n, ["n0", f"r{g.domid}"])
+    c.set_perms(f"{n}/s", ["n0"])
+    c.set_perms(f"{n}/s/deep", ["n0"])
+    watch(g, f"{n}/s", "s")  # unreadable, but its parent is readable
+    watch(g, f"{n}/s/deep", "deep")  # neither it nor its parent is readable
+    watch(g, n, "n")
+    c.rm(n)
+    assert g.drain_events() == [ev(f"{n}/s", "s"), ev(n, "n")]
+
+
+def test_set_perms_in_transaction_event_uses_old_acl(daemon: Harness) -> None:
+    g = daemon.guest()
+    c = daemon.dom0()
+    c.write(daemon.p("q"), b"")
+    c.set_perms(daemon.p("q"), ["n0", f"r{g.domid}"])
+    watch(g, daemon.p("q"), "q")
+    tx = c.start()
+    c.set_perms(daemon.p("q"), ["n0"], tx_id=tx)
+    c.end(tx)
+    assert g.drain_events() == [ev(daemon.p("q"), "q")]
 
 
 def test_guest_sees_dom0_writes_in_its_home(daemon: Harness) -> None:
@@ -554,6 +610,17 @@ def test_reset_watches_discards_transactions(daemon: Harness) -> None:
     assert_error(c.request(Op.READ, daemon.p("a")), "ENOENT")
 
 
+def test_reset_watches_with_a_transaction_id(daemon: Harness) -> None:
+    c = daemon.dom0()
+    watch(c, daemon.p("a"), "1")
+    tx = c.start()
+    reply = c.exchange(Packet(Op.RESET_WATCHES, 4, tx, b""))
+    assert (reply.op, reply.tx_id, reply.payload) == (Op.RESET_WATCHES, tx, OK)
+    assert_error(c.request(Op.TRANSACTION_END, "T", tx_id=tx), "ENOENT")
+    c.write(daemon.p("a"), b"")
+    no_events(c)
+
+
 def test_reset_watches_only_affects_own_connection(daemon: Harness) -> None:
     a, b = daemon.dom0(), daemon.dom0()
     watch(a, daemon.p("w"), "t")
@@ -579,6 +646,28 @@ def test_transaction_events_at_commit_in_first_touch_order(daemon: Harness) -> N
     c.end(tx)
     assert w.drain_events() == [ev(daemon.p("c"), "t"), ev(daemon.p("a"), "t"),
                                 ev(daemon.p("b"), "t")]
+
+
+def test_transaction_implicit_parents_do_not_fire(daemon: Harness) -> None:
+    c, w = daemon.dom0(), daemon.dom0()
+    c.write(daemon.p(), b"")
+    watch(w, daemon.p(), "t")
+    tx = c.start()
+    c.write(daemon.p("new", "leaf"), b"1", tx_id=tx)
+    c.mkdir(daemon.p("m", "n"), tx_id=tx)
+    c.end(tx)
+    assert w.drain_events() == [ev(daemon.p("new", "leaf"), "t"), ev(daemon.p("m", "n"), "t")]
+
+
+def test_transaction_rm_then_write_fires_once(daemon: Harness) -> None:
+    c, w = daemon.dom0(), daemon.dom0()
+    c.write(daemon.p("m", "child"), b"")
+    watch(w, daemon.p(), "t")
+    tx = c.start()
+    c.rm(daemon.p("m"), tx_id=tx)
+    c.write(daemon.p("m"), b"again", tx_id=tx)
+    c.end(tx)
+    assert w.drain_events() == [ev(daemon.p("m"), "t")]
 
 
 def test_aborted_transaction_fires_nothing(daemon: Harness) -> None:

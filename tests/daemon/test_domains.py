@@ -224,3 +224,64 @@ def test_control_quota(engine: Engine) -> None:
     assert [line.split(":")[0].strip() for line in lines[1:]] == [
         "nodes", "watches", "transactions", "outstanding", "memory"]
     assert dom0.err(Op.CONTROL, "quota", "4") == "ENOENT"
+
+
+def test_live_update_session_is_emulated_without_updating(dom0: Client) -> None:
+    other = Client(dom0.xs)
+    assert dom0.call(Op.CONTROL, "live-update", "-s") == b"Not in live-update session.\0"
+    assert dom0.call(Op.CONTROL, "live-update", "-f", "/nonexistent") == \
+        b"File not accessible.\0"
+    assert dom0.call(Op.CONTROL, "live-update", "-f", "/bin/sh") == b"OK\0"
+    assert dom0.call(Op.CONTROL, "live-update", "-f", "/bin/sh") == \
+        b"live-update session already active.\0"
+    assert other.call(Op.CONTROL, "live-update", "-c", "x") == b"Not in live-update session.\0"
+    assert dom0.call(Op.CONTROL, "live-update", "-c", "x") == b"OK\0"
+    assert dom0.call(Op.CONTROL, "live-update", "-a") == b"OK\0"
+    assert dom0.call(Op.CONTROL, "live-update", "-a") == b"No live-update session active.\0"
+
+
+def test_domain_memory_usage_as_4_17_counts_it(engine: Engine) -> None:
+    """Values taken from the C daemon for the same steps."""
+    engine.add_guest(5)
+    dom0 = engine.dom0()
+
+    def memory() -> int:
+        text = dom0.call(Op.CONTROL, "quota", "5").decode()
+        return int(text.rstrip("\0").splitlines()[-1].split(":")[1])
+
+    assert memory() == 681
+    g = engine.guest(5)
+    g.watch("data", "tok")
+    assert memory() == 681 + len("/local/domain/5/data") + 3
+
+
+def test_release_of_a_set_target_target_drops_one_reference(engine: Engine) -> None:
+    """4.17: SET_TARGET N T makes N's connection reference T's; RELEASE T then only drops
+    the most recent reference (OK, nothing else happens)."""
+    engine.add_guest(5)
+    engine.add_guest(6)
+    dom0 = engine.dom0()
+    dom0.watch("@releaseDomain", "r")
+    dom0.take_events()
+    dom0.call(Op.SET_TARGET, 5, 6)
+    dom0.call(Op.RELEASE, 6)
+    assert dom0.take_events() == []
+    assert dom0.call(Op.IS_DOMAIN_INTRODUCED, 6) == b"T\0"
+    assert engine.guest(5).read("/local/domain/6/name") == b"guest6"
+    dom0.call(Op.RELEASE, 6)
+    assert dom0.take_events()[-1] == (b"@releaseDomain", b"r")
+    assert dom0.call(Op.IS_DOMAIN_INTRODUCED, 6) == b"F\0"
+
+
+def test_death_of_a_referenced_target_detaches_it(engine: Engine) -> None:
+    engine.add_guest(5)
+    engine.add_guest(6)
+    dom0 = engine.dom0()
+    dom0.call(Op.SET_TARGET, 5, 6)
+    g6 = engine.guest(6)
+    dom0.call(Op.CONTROL, "hypervisor", 6, "dying")
+    assert g6.conn.closed
+    assert dom0.call(Op.IS_DOMAIN_INTRODUCED, 6) == b"T\0"
+    assert dom0.err(Op.RELEASE, 6) == "EINVAL"
+    assert dom0.err(Op.RESUME, 6) == "EINVAL"
+    assert dom0.read("/local/domain/6/name") == b"guest6"

@@ -157,3 +157,10 @@ def test_released_domain_entries_stay_visible_but_grant_nothing(engine: Engine,
     assert engine.guest(7).err(Op.READ, "/shared") == "EACCES"
     dom0.chmod("/shared", "n0", "r7")
     assert engine.guest(7).read("/shared") == b"x"
+
+
+def test_get_perms_truncates_entries_to_11_characters(dom0: Client) -> None:
+    """4.17 prints each entry into a 12-byte buffer."""
+    dom0.ok_write("/t")
+    dom0.chmod("/t", "n0", "r2147483648", "w-1000000000", "b2147483647")
+    assert dom0.perms("/t") == ["n0", "r-214748364", "w-100000000", "b2147483647"]

@@ -186,3 +186,35 @@ def test_rm_of_child_created_outside_under_tx_parent_is_eio(dom0: Client) -> Non
     Client(dom0.xs).ok_write("/x/y", "1")
     assert dom0.err(Op.RM, "/x/y", tx_id=tx) == "EIO"
     assert dom0.end(tx).payload == b"EAGAIN\0"
+
+
+@pytest.mark.parametrize("case", ["existing", "new", "parent", "set_perms"])
+def test_node_size_failure_inside_transaction_fails_it(engine: Engine, case: str) -> None:
+    """Verified on 4.17: the request gets ENOSPC and the commit ENOMEM."""
+    engine.add_guest(5)
+    g = engine.guest(5)
+    g.ok_write("data/e", "x")
+    g.ok_write("data/p", b"d" * 2000)
+    tx = g.start()
+    if case == "existing":
+        assert g.write("data/e", b"x" * 2016, tx).payload == b"ENOSPC\0"
+    elif case == "new":
+        assert g.write("data/n", b"x" * 2016, tx).payload == b"ENOSPC\0"
+    elif case == "parent":
+        assert g.write("data/p/" + "e" * 15, b"", tx).payload == b"ENOSPC\0"
+    else:
+        assert g.err(Op.SET_PERMS, "data/p", "n5", "r1", "r2", tx_id=tx) == "ENOSPC"
+    g.ok_write("data/small", "x", tx)
+    assert g.end(tx).payload == b"ENOMEM\0"
+
+
+def test_node_quota_at_commit_only_for_guest_connections(engine: Engine) -> None:
+    """Verified on 4.17: dom0 may commit nodes that take a guest over its quota."""
+    engine.add_guest(5)
+    dom0 = engine.dom0()
+    dom0.call(Op.CONTROL, "quota", "set", "nodes", "12")
+    tx = dom0.start()
+    for i in range(5):
+        dom0.ok_write(f"/local/domain/5/data/d{i}", "", tx)
+    assert dom0.end(tx).payload == b"OK\0"
+    assert engine.xs.store.owned_by(5) == 16

@@ -12,7 +12,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Literal, overload
 
 import gevent
 from gevent.event import Event
@@ -117,7 +117,7 @@ class Mailbox:
 
     def purge(self, match: Match) -> int:
         """Drop every queued message for which ``match`` is true; returns how many."""
-        keep = deque()
+        keep: deque[Any] = deque()
         dropped = 0
         for message in self._messages:
             if match(message):
@@ -134,6 +134,12 @@ class Mailbox:
 
 
 _MAILBOXES: weakref.WeakKeyDictionary[Any, Mailbox] = weakref.WeakKeyDictionary()
+
+
+@overload
+def mailbox_of(greenlet: Any = None, *, create: Literal[True] = True) -> Mailbox: ...
+@overload
+def mailbox_of(greenlet: Any = None, *, create: bool) -> Mailbox | None: ...
 
 
 def mailbox_of(greenlet: Any = None, *, create: bool = True) -> Mailbox | None:

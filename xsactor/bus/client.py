@@ -8,6 +8,7 @@ device) and permission strings. Errors are the codec's typed exceptions (``ENOEN
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import itertools
 import random
@@ -125,7 +126,7 @@ class Client:
                                default_timeout=default_timeout,
                                backoff_initial=backoff_initial, backoff_max=backoff_max)
         self._domid: int | None = None
-        self._valid: dict[str, str] = {}
+        self._valid: dict[str, bytes] = {}
         self._recorders: dict[Any, set[str]] = {}
         self.conn.open()
 
@@ -173,8 +174,10 @@ class Client:
     # -- checks --------------------------------------------------------------------------
     def _path(self, path: str, special: bool = False) -> bytes:
         """Validate ``path`` (EINVAL before sending) and return it as a NUL-ended argument."""
-        if path in self._valid and not special:
-            return self._valid[path]  # type: ignore[return-value]
+        if not special:
+            wire = self._valid.get(path)
+            if wire is not None:
+                return wire
         if not isinstance(path, str):
             if isinstance(path, bytes):
                 path = path.decode("ascii", "surrogateescape")
@@ -185,7 +188,7 @@ class Client:
         if not special:
             if len(self._valid) >= _PATH_CACHE_MAX:
                 self._valid.clear()
-            self._valid[path] = wire  # type: ignore[assignment]
+            self._valid[path] = wire
         return wire
 
     def _tx(self, tid: int | None) -> int:
@@ -282,7 +285,7 @@ class Client:
         raise EAGAIN("directory kept changing while being listed", path=path)
 
     def get_perms(self, path: str, tid: int | None = None, *,
-                  timeout: Any = _DEFAULT) -> list[str]:
+                  timeout: Any = _DEFAULT) -> builtins.list[str]:
         """The ACL of ``path`` as strings, owner first (``["n0", "r5"]``)."""
         payload = self._path(path)
         if self._recorders:
@@ -350,8 +353,11 @@ class Client:
 
     # -- watches -------------------------------------------------------------------------
     def _watch_key(self, path: str, wire_token: bytes) -> tuple[str, bytes]:
-        if self._domid is not None:
-            path = canonicalize(path, home_path(self._domid))
+        """A watch's identity, as the daemon's: the absolute path and the token."""
+        if not path.startswith(("/", "@")):
+            # When our domid is unknowable, the relative form stands for itself.
+            with contextlib.suppress(XenStoreError, ConnectionLost):
+                path = canonicalize(path, self.home)
         return path, wire_token
 
     def watch(self, path: str, token: Any = None, *, mailbox: Mailbox | None = None,
@@ -367,6 +373,10 @@ class Client:
         if token is None:
             token = f"xsactor:{next(_tokens)}"
         wire_token = _token_bytes(token)
+        payload += wire_token + b"\0"
+        if len(payload) > self.conn.max_payload:  # before anything is sent (domid included)
+            raise E2BIG(f"WATCH payload of {len(payload)} bytes is over the "
+                        f"{self.conn.max_payload}-byte limit", path=path)
         key = self._watch_key(path, wire_token)
         if self.conn.find_watch(key) is not None:
             raise EEXIST("already watched with this token", path=path)
@@ -375,11 +385,11 @@ class Client:
         generation = self.conn.generation
         self.conn.add_watch(watch)
         try:
-            self.conn.call(Op.WATCH, payload + wire_token + b"\0", timeout=timeout, path=path)
+            self.conn.call(Op.WATCH, payload, timeout=timeout, path=path)
         except BaseException:
             self.conn.remove_watch(watch)
             if watch.generation != generation:  # a reconnect re-registered it meanwhile
-                self.conn.send_nowait(Op.UNWATCH, payload + wire_token + b"\0")
+                self.conn.send_nowait(Op.UNWATCH, payload)
             raise
         return token
 

@@ -44,7 +44,7 @@ __all__ = [
 
 DEFAULT_RUNDIR = "/var/run/xenstored"
 DEVICE_PATHS: tuple[str, ...] = ("/dev/xen/xenbus", "/proc/xen/xenbus")
-RECV_SIZE = 256 * 1024
+RECV_SIZE = 64 * 1024
 
 SOCKET = "socket"
 DEVICE = "device"

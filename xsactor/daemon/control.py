@@ -117,10 +117,18 @@ def domain_usage(xs: XenStore, domid: int) -> str:
     memory = 0
     for path, node in xs.store.nodes.items():
         if node.owner & 0xFFFFFFFF == domid:
-            memory += len(path) + 1 + node.size()
+            memory += len(path) + node.size()
     for member in domain.connections:
         for watch in member.watches.values():
-            memory += len(watch.path) + len(watch.token) + 2
+            memory += len(watch.path) + len(watch.token)
+        if member.privileged:
+            continue
+        for txn in member.transactions.values():
+            # 4.17 keeps a copy of every node a transaction holds, keyed "<generation>/<path>"
+            prefix = len(str(txn.generation)) + 1
+            for path, record in txn.accessed.items():
+                if record.node is not None:
+                    memory += prefix + len(path) + record.node.size()
     lines = [f"Domain {domid}:\n"]
     for name, value in (("nodes", xs.store.owned_by(domid)),
                         ("watches", domain.watch_count),
@@ -150,18 +158,27 @@ def do_quota_soft(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
 
 
 def do_live_update(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+    """4.17's live-update steps, without ever replacing the daemon: ``-f <binary>`` opens a
+    session (owned by this connection), ``-c`` sets its command line, ``-a`` aborts it, and
+    ``-s`` ends it the way a failed activation does."""
     args = args[:4]  # 4.17 keeps at most 5 strings, the command included
     if not args:
         raise EINVAL("live-update needs arguments")
+    session = xs.live_update
+    if session is not None and session.closed:
+        session = xs.live_update = None
     flag = args[0]
     if flag == b"-a":
         if len(args) != 1:
             raise EINVAL("live-update -a")
-        return _text("No live-update session active.")
+        if session is None:
+            return _text("No live-update session active.")
+        xs.live_update = None
+        return OK
     if flag == b"-c":
         if len(args) != 2:
             raise EINVAL("live-update -c <cmdline>")
-        return _text("Not in live-update session.")
+        return OK if session is conn else _text("Not in live-update session.")
     if flag == b"-s":
         index = 1
         while index < len(args):
@@ -171,14 +188,20 @@ def do_live_update(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
                 index += 2
             else:
                 raise EINVAL("live-update -s [-F] [-t <timeout>]")
-        return _text("Not in live-update session.")
+        if session is not conn:
+            return _text("Not in live-update session.")
+        xs.live_update = None
+        return _text("Error activating new binary.")
     if flag == b"-f" and len(args) == 2:
         target = os.fsdecode(args[1])
         if not os.path.exists(target):
             return _text("File not accessible.")
         if not os.access(target, os.X_OK):
             return _text("File not executable.")
-        return _text("Not in live-update session.")
+        if session is not None:
+            return _text("live-update session already active.")
+        xs.live_update = conn
+        return OK
     raise EINVAL("live-update")
 
 

@@ -43,7 +43,7 @@ from ..protocol.paths import (
     validate,
 )
 from ..protocol.paths import parent as parent_of
-from ..protocol.perms import ACL, Access, Perm, acl_payload
+from ..protocol.perms import ACL, Access, Perm
 from .access import OWNER, READ, WRITE, perm_for
 from .connection import Connection
 from .cparse import atou, onearg, strings
@@ -102,6 +102,7 @@ class XenStore:
         self.glob = GlobalView(self.store, self.hub)
         self.connections: dict[int, Connection] = {}
         self._paths: dict[str, dict[bytes, str]] = {}
+        self.live_update: Connection | None = None
         self.control_handler: Callable[[XenStore, Connection, list[bytes]], bytes] | None = None
         handlers: dict[int, Callable[[Connection, int, int, bytes, Transaction | None], None]]
         handlers = {
@@ -242,6 +243,14 @@ class XenStore:
             return node
         raise self._refuse(view, conn, path, node is not None, perm)
 
+    def _too_big(self, view: View, path: str) -> ENOSPC:
+        """A node over the node-size quota. 4.17 has already taken a generation for the write
+        and, inside a transaction, marks the transaction failed (its commit gives ENOMEM)."""
+        self.store.bump()
+        if isinstance(view, Transaction):
+            view.failed = True
+        return ENOSPC("node too large", path=path)
+
     def _touch_domain(self, domid: int) -> Domain:
         return self.domains.ensure(domid & 0xFFFFFFFF if domid < 0 else domid,
                                    self.store.generation)
@@ -304,7 +313,7 @@ class XenStore:
         if onearg(payload) is None:
             raise EINVAL("GET_PERMS takes one argument")
         node = self.get_node(txn or self.glob, conn, self.canon(conn, payload), READ)
-        conn.reply(Op.GET_PERMS, req_id, tx_id, acl_payload(node.perms))
+        conn.reply(Op.GET_PERMS, req_id, tx_id, perms_payload(node.perms))
 
     # =====================================================================================
     # writing
@@ -324,8 +333,7 @@ class XenStore:
                     raise self._refuse(view, conn, path, True, WRITE)
                 if (RECORD_HEADER + PERM_SIZE * len(node.perms) + len(value) + node.childlen
                         >= self.quotas.node_size):
-                    self.store.bump()
-                    raise ENOSPC("node too large", path=path)
+                    raise self._too_big(view, path)
             node.value = value
             node.generation = self.store.bump()
             view.store_node(path, node)
@@ -390,13 +398,13 @@ class XenStore:
             for level in range(len(names)):
                 if (count if deferred else count + level) >= quotas.nodes:
                     raise ENOSPC("node quota exceeded", path=path)
-                generations.append(store.bump())
                 extra = len(value) if level == 0 else len(basename(names[level - 1])) + 1
                 if base + extra >= quotas.node_size:
-                    raise ENOSPC("node too large", path=path)
-            generations.append(store.bump())
+                    raise self._too_big(view, path)
+                generations.append(store.bump())
             if top_parent.size(extra_child=basename(names[-1])) >= quotas.node_size:
-                raise ENOSPC("parent node too large", path=top_parent_path)
+                raise self._too_big(view, top_parent_path)
+            generations.append(store.bump())
         else:
             generations = [store.bump() for _ in range(len(names) + 1)]
         # Apply, in 4.17's (bottom-up) write order.
@@ -497,8 +505,7 @@ class XenStore:
                 raise EPERM("only a privileged domain may change the owner", path=path)
             if (RECORD_HEADER + PERM_SIZE * len(perms) + len(node.value) + node.childlen
                     >= self.quotas.node_size):
-                self.store.bump()
-                raise ENOSPC("node too large", path=path)
+                raise self._too_big(view, path)
         old = (node.perms, node.ignored)
         if perms[0].domid != node.perms[0].domid:
             view.account(node.perms[0].domid, -1)
@@ -605,9 +612,10 @@ class XenStore:
         if txn.failed:
             raise ENOMEM("transaction failed")
         store = self.store
-        for domid, delta in txn.node_delta.items():
-            if domid != 0 and store.owned_by(domid) + delta >= self.quotas.nodes:
-                raise ENOSPC("node quota exceeded at commit")
+        if txn.limited:  # only a guest's commit checks the node quota
+            for domid, delta in txn.node_delta.items():
+                if domid != 0 and store.owned_by(domid) + delta >= self.quotas.nodes:
+                    raise ENOSPC("node quota exceeded at commit")
         if txn.conflicts():
             raise EAGAIN("transaction conflict")
         txn.apply(self.hub)
@@ -635,6 +643,8 @@ class XenStore:
         domain = self.domains.introduced(domid)
         if domain is None:
             raise ENOENT(f"domain {domid} is not introduced")
+        if domain.detached:
+            raise EINVAL(f"domain {domid} has no connection")
         return domain
 
     def _onearg_domain(self, payload: bytes) -> Domain:
@@ -684,7 +694,11 @@ class XenStore:
     def op_release(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                    txn: Transaction | None) -> None:
         domain = self._onearg_domain(payload)
-        self.destroy_domain(domain)
+        if domain.held_by:
+            # 4.17: freeing a connection another one references only drops that reference.
+            domain.held_by.pop()
+        else:
+            self.destroy_domain(domain)
         conn.reply(Op.RELEASE, req_id, tx_id, OK)
 
     def op_resume(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
@@ -701,6 +715,7 @@ class XenStore:
         domain = self._connected_domain(atou(args[0]))
         target = self._connected_domain(atou(args[1]))
         domain.target = target.domid
+        target.held_by.append(domain.domid)
         conn.reply(Op.SET_TARGET, req_id, tx_id, OK)
 
     def destroy_domain(self, domain: Domain) -> None:
@@ -708,6 +723,9 @@ class XenStore:
         keep_orphans), take it out of the special ACLs, fire @releaseDomain."""
         domid = domain.domid
         domain.introduced = False
+        for other in self.domains.table.values():
+            if domid in other.held_by:
+                other.held_by = [d for d in other.held_by if d != domid]
         for member in list(domain.connections):
             self.disconnect(member)
         self.transport.close_domain(domid)
@@ -772,7 +790,15 @@ class XenStore:
                 self._ignore_domid(domid)
             return
         if state in ("dying", "gone"):
-            self.destroy_domain(domain)
+            if domain.held_by:
+                # 4.17 keeps a referenced connection (and so the domain) alive, but cut off
+                # from the guest: no events, nothing deleted; RELEASE etc. answer EINVAL.
+                domain.detached = True
+                for member in list(domain.connections):
+                    self.disconnect(member)
+                self.transport.close_domain(domid)
+            elif not domain.detached:
+                self.destroy_domain(domain)
         elif state in ("shutdown", "crashed") and not domain.shutdown:
             domain.shutdown = True
             self.hub.fire_special(RELEASE_DOMAIN)
@@ -788,6 +814,12 @@ class XenStore:
             raise EINVAL("no control commands")
         reply = self.control_handler(self, conn, strings(payload))
         conn.reply(Op.CONTROL, req_id, tx_id, reply)
+
+
+def perms_payload(acl: ACL) -> bytes:
+    """GET_PERMS' reply: 4.17 prints each entry into a 12-byte buffer, so an entry longer
+    than 11 characters (``r-2147483648``) loses its tail."""
+    return b"".join(str(p).encode()[:11] + b"\0" for p in acl)
 
 
 def _without_domid(acl: ACL, domid: int) -> ACL:

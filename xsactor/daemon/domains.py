@@ -31,6 +31,11 @@ class Domain:
     shutdown: bool = False
     port: int = 0
     target: int | None = None
+    # SET_TARGET makes the controller's connection hold a reference on the target's (4.17
+    # talloc_reference): one entry per SET_TARGET, most recent last. While any is held,
+    # RELEASE only drops the most recent one, and death leaves the domain detached.
+    held_by: list[int] = field(default_factory=list)
+    detached: bool = False
     watch_count: int = 0
     transaction_count: int = 0
     connections: list[Connection] = field(default_factory=list)

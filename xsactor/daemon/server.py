@@ -157,6 +157,8 @@ class SocketConnection:
                 self.log.debug("connection error", error=str(exc))
         except gevent.GreenletExit:
             raise
+        except Exception:
+            self.log.exception("internal error, closing the connection")
         finally:
             self.close()
 

@@ -54,6 +54,16 @@ def dom0_entries() -> list[Entry]:
     ]
 
 
+def replaced_paths(spec: GuestSpec) -> list[str]:
+    """What xl removes before building a guest: a previous domain's leftovers.
+
+    After a domain dies the daemon deletes only the nodes it owned; the dom0-owned rest keeps
+    ACL entries naming the dead domid, which 4.17 ignores for good, so a new domain reusing the
+    domid could not read them (``libxl__domain_make`` removes these first).
+    """
+    return [home_path(spec.domid), f"/vm/{spec.uuid}", f"/libxl/{spec.domid}"]
+
+
 def guest_entries(spec: GuestSpec) -> list[Entry]:
     """The tree xl builds for a new PV guest before INTRODUCE.
 

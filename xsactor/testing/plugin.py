@@ -23,8 +23,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from .daemons import DaemonUnderTest, EmbeddedDaemonProcess, ReferenceDaemonDriver, \
-    require_reference
+from .daemons import (
+    DaemonUnderTest,
+    EmbeddedDaemonProcess,
+    ReferenceDaemonDriver,
+    require_reference,
+)
 
 REFERENCE_MARKER = "reference: needs the reference C xenstored 4.17 (Debian packages)"
 
@@ -34,8 +38,14 @@ def short_tempdir(prefix: str = "xs-") -> str:
     return tempfile.mkdtemp(prefix=prefix, dir="/tmp")
 
 
+def register_markers(config: pytest.Config) -> None:
+    """Declare the ``reference`` marker unless the project's ini already does."""
+    if not any(line.split(":")[0].strip() == "reference" for line in config.getini("markers")):
+        config.addinivalue_line("markers", REFERENCE_MARKER)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", REFERENCE_MARKER)
+    register_markers(config)
 
 
 @pytest.fixture

@@ -6,9 +6,11 @@ domain is built the same way on each.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
-from ..daemon.toolstack import Entry, GuestSpec, dom0_entries, guest_entries
+from ..daemon.toolstack import Entry, GuestSpec, dom0_entries, guest_entries, replaced_paths
+from ..protocol.errors import ENOENT
 from .wire import WireClient
 
 
@@ -29,7 +31,11 @@ def boot_dom0(dom0: WireClient) -> None:
 
 
 def create_guest(dom0: WireClient, spec: GuestSpec, *, introduce: bool = True) -> None:
-    """Build the guest's tree as xl does, then INTRODUCE it."""
+    """Build the guest's tree as xl does (removing a previous domain's leftovers first), then
+    INTRODUCE it."""
+    for path in replaced_paths(spec):
+        with contextlib.suppress(ENOENT):
+            dom0.rm(path)
     apply_entries(dom0, guest_entries(spec))
     if introduce:
         dom0.introduce(spec.domid, spec.store_gfn, spec.store_port)

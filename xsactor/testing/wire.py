@@ -171,7 +171,7 @@ class WireClient:
     # -- events --------------------------------------------------------------------------
     @staticmethod
     def _event(packet: Packet) -> Event:
-        path, token = (split_args(packet.payload) + [b"", b""])[:2]
+        path, token = [*split_args(packet.payload), b"", b""][:2]
         return path, token
 
     def next_event(self, timeout: float = 5.0) -> Event:

@@ -38,8 +38,6 @@ import structlog
 
 from ...daemon.toolstack import GuestSpec
 from ...protocol import ConnectionLost, Op
-from ...protocol.errors import ENOENT
-from ...protocol.paths import home_path
 from ..toolstack import boot_dom0, create_guest
 from ..wire import WireClient
 from .bridge import ERROR_OFFSET, PAGE_SIZE
@@ -188,7 +186,6 @@ class ReferenceDaemon:
         dom0 = self._dom0
         assert dom0 is not None
         try:
-            _remove_stale_tree(dom0, spec)
             create_guest(dom0, spec)  # the INTRODUCE reply means the ring indices are zeroed
         except (OSError, ConnectionLost) as exc:
             raise self._failure(f"creating guest {domid} failed: {exc}") from exc
@@ -378,18 +375,6 @@ class ReferenceDaemon:
     def _bridge_failure(self, message: str) -> ReferenceDaemonError:
         return ReferenceDaemonError(f"{message}\n--- {self.bridge_log_path} (tail) ---\n"
                                     f"{_tail(self.bridge_log_path)}")
-
-
-def _remove_stale_tree(dom0: WireClient, spec: GuestSpec) -> None:
-    """Remove what a previous domain of this domid left, as ``libxl__domain_make`` does.
-
-    After a domain dies the daemon deletes only the nodes it owned; the dom0-owned rest
-    (home, ``/vm/<uuid>``, ``/libxl/<domid>``) keeps ACL entries naming the dead domid,
-    which 4.17 then ignores for good, so a new domain with that domid could not read them.
-    """
-    for path in (home_path(spec.domid), f"/vm/{spec.uuid}", f"/libxl/{spec.domid}"):
-        with contextlib.suppress(ENOENT):
-            dom0.rm(path)
 
 
 def _stop_processes(bridge: subprocess.Popen[bytes] | None,

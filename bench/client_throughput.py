@@ -1,0 +1,122 @@
+"""Client throughput against the C xenstored 4.17, all peers in one run.
+
+Peers, all doing READ of small keys:
+- xsactor's client with 1, 8, 64 and 256 concurrent greenlets (one connection, pipelined);
+- pyxs (PyPI), sequential;
+- libxenstore through its Python binding ``xen.lowlevel.xs``, sequential (in a subprocess,
+  since it needs the reference install's libraries);
+- a raw pipelined socket client: the wire ceiling.
+
+    python bench/client_throughput.py [--ops 20000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gevent
+from _common import raw_pipelined, reference_daemon, table
+
+from xsactor import Client
+from xsactor.protocol import Op, Packet
+from xsactor.testing.wire import WireClient
+
+KEYS = [f"/bench/k{i}" for i in range(100)]
+CONCURRENCY = (1, 8, 64, 256)
+RAW_WINDOW = 256
+
+XS_BINDING = """
+import sys, time
+import xen.lowlevel.xs as xs
+handle = xs.xs()
+keys = sys.argv[2:]
+ops = int(sys.argv[1])
+start = time.perf_counter()
+for i in range(ops):
+    handle.read("", keys[i % len(keys)])
+print(time.perf_counter() - start)
+"""
+
+
+def xsactor_rate(path: str, ops: int, greenlets: int) -> float:
+    client = Client(path)
+    client.read(KEYS[0])  # connected and warm
+    per = ops // greenlets
+
+    def worker(offset: int) -> None:
+        read = client.read
+        for i in range(per):
+            read(KEYS[(offset + i) % len(KEYS)])
+
+    start = time.perf_counter()
+    gevent.joinall([gevent.spawn(worker, g) for g in range(greenlets)], raise_error=True)
+    elapsed = time.perf_counter() - start
+    client.close()
+    return per * greenlets / elapsed
+
+
+def pyxs_rate(path: str, ops: int) -> float:
+    from pyxs import Client as PyxsClient
+
+    keys = [k.encode() for k in KEYS]
+    with PyxsClient(unix_socket_path=path) as client:
+        start = time.perf_counter()
+        for i in range(ops):
+            client.read(keys[i % len(keys)])
+        return ops / (time.perf_counter() - start)
+
+
+def libxenstore_rate(daemon: object, ops: int) -> float:
+    install = daemon.daemon.install  # type: ignore[attr-defined]
+    env = dict(os.environ, **install.client_env(daemon.socket_path))  # type: ignore[attr-defined]
+    env["PYTHONPATH"] = str(install.python_dir)
+    out = subprocess.run([sys.executable, "-c", XS_BINDING, str(ops), *KEYS], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return ops / float(out.split()[-1])
+
+
+def raw_rate(path: str, ops: int) -> float:
+    packets = [Packet.request(Op.READ, KEYS[i % len(KEYS)], req_id=i) for i in range(ops)]
+    return ops / raw_pipelined(path, packets, RAW_WINDOW)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ops", type=int, default=20000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    rates: dict[str, float] = {}
+    with reference_daemon() as daemon:
+        path = daemon.socket_path
+        with WireClient(path) as setup:
+            for key in KEYS:
+                setup.write(key, b"v" * 16)
+
+        def fastest(fn) -> float:  # type: ignore[no-untyped-def]
+            return max(fn() for _ in range(args.runs))
+
+        rates["raw pipelined (ceiling)"] = fastest(lambda: raw_rate(path, args.ops))
+        rates["libxenstore (xen.lowlevel.xs), sequential"] = fastest(
+            lambda: libxenstore_rate(daemon, args.ops))
+        rates["pyxs, sequential"] = fastest(lambda: pyxs_rate(path, args.ops))
+        for n in CONCURRENCY:
+            rates[f"xsactor, {n} greenlet{'s' if n > 1 else ''}"] = fastest(
+                lambda n=n: xsactor_rate(path, args.ops, n))
+    ceiling = rates["raw pipelined (ceiling)"]
+    libxs = rates["libxenstore (xen.lowlevel.xs), sequential"]
+    pyxs = rates["pyxs, sequential"]
+    rows = [(name, f"{rate:,.0f}", f"{rate / libxs:.2f}x", f"{rate / pyxs:.2f}x",
+             f"{rate / ceiling:.2f}x") for name, rate in rates.items()]
+    print(f"READ against C xenstored 4.17 (dom0 socket), {args.ops} ops, best of {args.runs}")
+    print(table(rows, ("client", "ops/s", "/ libxenstore", "/ pyxs", "/ raw ceiling")))
+
+
+if __name__ == "__main__":
+    main()

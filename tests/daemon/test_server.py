@@ -1,0 +1,225 @@
+"""The daemon over its sockets: a subprocess (``python -m xsactor serve``) spoken to with the
+blocking WireClient, the CLI's behaviour, and the in-process gevent API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import struct
+
+import pytest
+
+from xsactor.protocol import Op, Packet
+from xsactor.protocol.errors import EACCES, ENOENT
+from xsactor.testing.wire import WireClient
+
+from .conftest import LiveDaemon, short_tempdir, wait_for
+
+HDR = struct.Struct("<IIII")
+
+
+def test_basic_requests(live: LiveDaemon) -> None:
+    with live.dom0() as c:
+        assert c.read("/local/domain/0/name") == b"Domain-0"
+        c.write("/srv/basic", b"v\0x")
+        assert c.read("/srv/basic") == b"v\0x"
+        assert c.get_perms("/srv/basic") == ["n0"]
+        with pytest.raises(ENOENT):
+            c.read("/srv/missing")
+
+
+def test_pipelined_replies_in_request_order(live: LiveDaemon) -> None:
+    with live.dom0() as c:
+        c.send(*(Packet.request(Op.GET_DOMAIN_PATH, n, req_id=n) for n in (7, 3, 9)))
+        replies = [c.recv() for _ in range(3)]
+        assert [r.req_id for r in replies] == [7, 3, 9]
+        assert replies[1].payload == b"/local/domain/3\0"
+
+
+def test_header_split_across_writes(live: LiveDaemon) -> None:
+    with live.dom0() as c:
+        data = Packet.request(Op.READ, "/local/domain/0/name", req_id=5).encode()
+        for i in range(len(data)):
+            c.send_raw(data[i:i + 1])
+        reply = c.recv()
+        assert (reply.req_id, reply.payload) == (5, b"Domain-0")
+
+
+def test_max_payload_accepted_and_oversized_header_closes_only_that_connection(
+        live: LiveDaemon) -> None:
+    with live.dom0() as good, live.dom0() as bad:
+        path = b"/srv/max\0"
+        payload = path + b"x" * (4096 - len(path))
+        assert good.exchange(Packet(Op.WRITE, 1, 0, payload)).payload == b"OK\0"
+        bad.send(Packet.request(Op.GET_DOMAIN_PATH, 1, req_id=1))
+        bad.send_raw(HDR.pack(Op.WRITE, 2, 0, 4097) + b"/srv/never\0")
+        assert bad.recv().req_id == 1
+        assert bad.is_closed()
+        assert good.read("/srv/max") == b"x" * (4096 - len(path))
+        with pytest.raises(ENOENT):
+            good.read("/srv/never")
+    with live.dom0() as again:
+        assert again.read("/local/domain/0/name") == b"Domain-0"
+
+
+def test_event_before_reply_on_the_wire(live: LiveDaemon) -> None:
+    with live.dom0() as c:
+        c.watch("/srv/ev", "tok")
+        assert c.next_event() == (b"/srv/ev", b"tok")
+        c.send(Packet.write("/srv/ev", "1", req_id=77))
+        first, second = c.recv(), c.recv()
+        assert (first.op, first.payload) == (Op.WATCH_EVENT, b"/srv/ev\0tok\0")
+        assert (second.op, second.req_id) == (Op.WRITE, 77)
+
+
+def test_guest_socket_speaks_for_the_guest(live: LiveDaemon) -> None:
+    with live.guest(5) as g:
+        assert g.read("name") == b"guest5"
+        assert g.call(Op.GET_DOMAIN_PATH, 5) == b"/local/domain/5\0"
+        g.write("data/x", "1")
+        assert g.get_perms("data/x") == ["n5"]
+        with pytest.raises(EACCES):
+            g.read("/local/domain/6/name")
+        with pytest.raises(EACCES):
+            g.control("check")
+    with live.guest(5) as g, live.guest(5) as bad:
+        bad.send_raw(HDR.pack(Op.READ, 1, 0, 5000))
+        assert bad.is_closed()
+        assert g.read("data/x") == b"1"
+
+
+def test_introduce_and_release_over_the_wire(live: LiveDaemon) -> None:
+    path = os.path.join(live.guest_dir, "12")
+    with live.dom0() as dom0:
+        dom0.watch("@introduceDomain", "i")
+        dom0.watch("@releaseDomain", "r")
+        dom0.drain_events()
+        dom0.mkdir("/local/domain/12")
+        dom0.set_perms("/local/domain/12", ["n12"])
+        dom0.introduce(12, 0, 1)
+        assert dom0.next_event() == (b"@introduceDomain", b"i")
+        wait_for(lambda: os.path.exists(path))
+        g = WireClient(path)
+        g.write("mine", "1")
+        dom0.release(12)
+        assert dom0.next_event() == (b"@releaseDomain", b"r")
+        assert g.is_closed()
+        assert not os.path.exists(path)
+        with pytest.raises(ENOENT):
+            dom0.read("/local/domain/12")
+        g.close()
+
+
+def test_hypervisor_control_over_the_wire(live: LiveDaemon) -> None:
+    with live.dom0() as dom0:
+        dom0.watch("@releaseDomain", "r")
+        dom0.drain_events()
+        dom0.control("hypervisor", 6, "crashed")
+        assert dom0.next_event() == (b"@releaseDomain", b"r")
+        assert dom0.call(Op.IS_DOMAIN_INTRODUCED, 6) == b"T\0"
+
+
+def test_big_reply_is_e2big(live: LiveDaemon) -> None:
+    with live.dom0() as c:
+        for i in range(150):
+            c.write(f"/srv/big/name-that-is-rather-long-{i:04d}", "")
+        reply = c.request(Op.DIRECTORY, "/srv/big")
+        assert (reply.op, reply.payload) == (Op.ERROR, b"E2BIG\0")
+
+
+def test_slow_reader_does_not_block_others(live: LiveDaemon) -> None:
+    """A client that pipelines a lot and reads nothing must not stall the daemon."""
+    with live.dom0() as hog, live.dom0() as other:
+        request = Packet.request(Op.READ, "/local/domain/0/name").encode()
+        hog.sock.setblocking(False)
+        sent = 0
+        try:
+            for _ in range(200):
+                sent += hog.sock.send(request * 1000)
+        except BlockingIOError:
+            pass
+        assert sent > 0
+        assert other.read("/local/domain/0/name") == b"Domain-0"
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+def test_cli_serve_lifecycle() -> None:
+    rundir = short_tempdir()
+    try:
+        nested = os.path.join(rundir, "deep", "er")
+        sock_path = os.path.join(nested, "socket")
+        os.makedirs(nested)
+        stale = socket.socket(socket.AF_UNIX)
+        stale.bind(sock_path)
+        stale.close()                                  # a stale socket file stays behind
+        daemon = LiveDaemon.__new__(LiveDaemon)
+        daemon.rundir = nested
+        LiveDaemon.__init__(daemon, nested, "-E", "5", "-Q", "transaction-nodes=9")
+        wait_for(lambda: _connectable(sock_path))
+        with WireClient(sock_path) as c:
+            listing = c.control("quota").decode()
+            assert "nodes            :        5" in listing
+            assert "transaction-nodes:        9" in listing
+        assert daemon.stop() == 0
+        assert daemon.process.stdout.read() == b""     # logs go to stderr only
+    finally:
+        shutil.rmtree(rundir, ignore_errors=True)
+
+
+def test_cli_sigint_and_bad_arguments() -> None:
+    rundir = short_tempdir()
+    try:
+        daemon = LiveDaemon(rundir)
+        daemon.process.send_signal(signal.SIGINT)
+        assert daemon.process.wait(10) == 0
+        import subprocess
+        import sys
+        bad = subprocess.run([sys.executable, "-m", "xsactor", "serve"], capture_output=True,
+                             env=dict(os.environ, PYTHONPATH=os.getcwd()))
+        assert bad.returncode == 2
+    finally:
+        shutil.rmtree(rundir, ignore_errors=True)
+
+
+def _connectable(path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+# -- in-process, gevent ------------------------------------------------------------------------
+def test_in_process_daemon_api(inproc) -> None:
+    import gevent.socket
+
+    from xsactor.daemon.toolstack import GuestSpec
+    from xsactor.protocol import Decoder
+
+    def ask(path: str, packet: Packet) -> list[Packet]:
+        s = gevent.socket.socket(gevent.socket.AF_UNIX, gevent.socket.SOCK_STREAM)
+        s.connect(path)
+        s.sendall(packet.encode())
+        decoder = Decoder()
+        packets: list[Packet] = []
+        while not packets:
+            packets = decoder.feed(s.recv(65536))
+        s.close()
+        return packets
+
+    guest_path = inproc.add_guest(GuestSpec(4))
+    assert os.path.exists(guest_path)
+    reply = ask(guest_path, Packet.request(Op.READ, "name", req_id=3))[0]
+    assert (reply.req_id, reply.payload) == (3, b"guest4")
+    reply = ask(inproc.socket_path, Packet.request(Op.IS_DOMAIN_INTRODUCED, 4))[0]
+    assert reply.payload == b"T\0"
+    inproc.set_domain_state(4, "gone")
+    assert not os.path.exists(guest_path)
+    reply = ask(inproc.socket_path, Packet.request(Op.IS_DOMAIN_INTRODUCED, 4))[0]
+    assert reply.payload == b"F\0"
+    assert inproc.xs.store.problems() == []
