@@ -43,7 +43,14 @@ from ..protocol.paths import (
 from ..protocol.perms import Perm, acl_payload, parse_acl
 from .connection import _DEFAULT, Connection, State, Watch
 from .errors import BusClosed, WaitTimeout
-from .transports import Connector, Endpoint, Transport, choose_endpoints, open_endpoint
+from .transports import (
+    Connector,
+    Endpoint,
+    Transport,
+    choose_endpoints,
+    endpoint_for,
+    open_endpoint,
+)
 
 __all__ = ["Client", "TransactionId"]
 
@@ -143,7 +150,6 @@ class Client:
             return once
         if path is None:
             return lambda: open_endpoint(choose_endpoints(), timeout)
-        from .transports import endpoint_for
         endpoint = endpoint_for(path) if kind is None else Endpoint(kind, path)
         return lambda: endpoint.open(timeout)
 

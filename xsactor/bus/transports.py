@@ -37,6 +37,7 @@ __all__ = [
     "SocketTransport",
     "Transport",
     "choose_endpoints",
+    "endpoint_for",
     "open_endpoint",
     "open_transport",
     "request_error",
