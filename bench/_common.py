@@ -12,9 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from xsactor.logs import configure
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.testing.daemons import EmbeddedDaemonProcess, ReferenceDaemonDriver
 from xsactor.testing.reference import ensure_install
+
+configure("warning")
 
 
 @contextlib.contextmanager

@@ -12,13 +12,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
+
+from .logs import LEVELS as LOG_LEVELS
+from .logs import configure as configure_logging
 
 
 @dataclass(frozen=True)
@@ -26,25 +29,6 @@ class Command:
     run: Callable[[argparse.Namespace], int]
     add_arguments: Callable[[argparse.ArgumentParser], None]
     help: str
-
-
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-
-
-def configure_logging(level: str) -> None:
-    """structlog to stderr, key=value lines, filtered at ``level`` (cheap when filtered)."""
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.format_exc_info,
-            structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"]),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
 
 
 # -- serve -------------------------------------------------------------------------------------
@@ -150,8 +134,164 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- client commands (in the spirit of xenstore-utils) ------------------------------------------
+def _add_socket(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-s", "--socket", metavar="PATH",
+                        help="xenstored's socket or the xenbus device (default: as libxenstore "
+                             "chooses: $XENSTORED_PATH, $XENSTORED_RUNDIR/socket, /dev/xen/xenbus)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
+
+
+def _client_command(*positionals: tuple[str, dict[str, Any]],
+                    extra: Callable[[argparse.ArgumentParser], None] | None = None
+                    ) -> Callable[[argparse.ArgumentParser], None]:
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        for name, options in positionals:
+            parser.add_argument(name, **options)
+        if extra is not None:
+            extra(parser)
+        _add_socket(parser)
+    return add_arguments
+
+
+def _with_client(run: Callable[[Any, argparse.Namespace], int]
+                 ) -> Callable[[argparse.Namespace], int]:
+    """Open the client, run, turn XenStore errors into a message and exit status 1."""
+    def wrapped(args: argparse.Namespace) -> int:
+        from .bus.client import Client
+        from .protocol.errors import ConnectionLost, XenStoreError
+
+        try:
+            with Client(args.socket, reconnect=False) as client:
+                return run(client, args)
+        except BrokenPipeError:  # the reader went away (``| head``)
+            return 0
+        except (XenStoreError, ConnectionLost, OSError) as exc:
+            print(f"xsactor {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+    return wrapped
+
+
+def _shown(value: bytes) -> str:
+    """A value as xenstore-ls shows it: printable ASCII as is, the rest escaped."""
+    return "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else
+                   {34: '\\"', 92: "\\\\"}.get(b, f"\\x{b:02x}") for b in value)
+
+
+def run_read(client: Any, args: argparse.Namespace) -> int:
+    for path in args.paths:
+        sys.stdout.buffer.write(client.read(path) + b"\n")
+    return 0
+
+
+def run_write(client: Any, args: argparse.Namespace) -> int:
+    pairs = args.pairs
+    if len(pairs) % 2:
+        print("xsactor write: wants PATH VALUE pairs", file=sys.stderr)
+        return 2
+    for path, value in zip(pairs[::2], pairs[1::2], strict=True):
+        client.write(path, value)
+    return 0
+
+
+def run_exists(client: Any, args: argparse.Namespace) -> int:
+    return 0 if all(client.exists(path) for path in args.paths) else 1
+
+
+def run_rm(client: Any, args: argparse.Namespace) -> int:
+    for path in args.paths:
+        client.delete(path)
+    return 0
+
+
+def run_mkdir(client: Any, args: argparse.Namespace) -> int:
+    for path in args.paths:
+        client.mkdir(path)
+    return 0
+
+
+def run_list(client: Any, args: argparse.Namespace) -> int:
+    for name in client.list(args.path):
+        print(name)
+    return 0
+
+
+def run_ls(client: Any, args: argparse.Namespace) -> int:
+    from .protocol.paths import canonicalize, join
+
+    top = canonicalize(args.path, client.home)
+
+    def show(path: str, depth: int) -> None:
+        for name in client.list(path):
+            child = join(path, name)
+            label = child if args.full else " " * depth + name
+            line = f'{label} = "{_shown(client.read(child, default=b""))}"'
+            if args.perms:
+                line += f"  ({', '.join(client.get_perms(child))})"
+            print(line)
+            show(child, depth + 1)
+
+    show(top, 0)
+    return 0
+
+
+def run_chmod(client: Any, args: argparse.Namespace) -> int:
+    client.set_perms(args.path, args.perms)
+    return 0
+
+
+def run_getperms(client: Any, args: argparse.Namespace) -> int:
+    print(" ".join(client.get_perms(args.path)))
+    return 0
+
+
+def run_domid(client: Any, args: argparse.Namespace) -> int:
+    print(client.domid())
+    return 0
+
+
+def run_watch(client: Any, args: argparse.Namespace) -> int:
+    token = client.watch(args.path)
+    seen = 0
+    while args.number is None or seen < args.number:
+        path, _token = client.next_event(token)
+        print(path, flush=True)
+        seen += 1
+    return 0
+
+
+PATHS = ("paths", {"nargs": "+", "metavar": "PATH"})
+PATH = ("path", {"metavar": "PATH"})
+
 COMMANDS: dict[str, Command] = {
     "serve": Command(cmd_serve, add_serve_arguments, "run the embedded xenstored"),
+    "read": Command(_with_client(run_read), _client_command(PATHS), "print values"),
+    "write": Command(_with_client(run_write), _client_command(
+        ("pairs", {"nargs": "+", "metavar": "PATH VALUE"})), "write values"),
+    "exists": Command(_with_client(run_exists), _client_command(PATHS),
+                      "exit 0 if every path exists, 1 otherwise"),
+    "rm": Command(_with_client(run_rm), _client_command(PATHS), "remove nodes and subtrees"),
+    "mkdir": Command(_with_client(run_mkdir), _client_command(PATHS), "create empty nodes"),
+    "list": Command(_with_client(run_list), _client_command(PATH), "print a node's children"),
+    "ls": Command(_with_client(run_ls), _client_command(
+        ("path", {"nargs": "?", "default": "/", "metavar": "PATH"}),
+        extra=lambda p: (p.add_argument("-f", "--full", action="store_true",
+                                        help="full paths"),
+                         p.add_argument("-p", "--perms", action="store_true",
+                                        help="show permissions"))),
+        "print a subtree as xenstore-ls does"),
+    "chmod": Command(_with_client(run_chmod), _client_command(
+        PATH, ("perms", {"nargs": "+", "metavar": "PERM"})),
+        "set a node's permissions (owner first: n0 r5 ...)"),
+    "getperms": Command(_with_client(run_getperms), _client_command(PATH),
+                        "print a node's permissions"),
+    "domid": Command(_with_client(run_domid), _client_command(),
+                     "print this connection's domain id"),
+    "watch": Command(_with_client(run_watch), _client_command(
+        PATH, extra=lambda p: p.add_argument("-n", "--number", type=int, metavar="N",
+                                             help="exit after N events (the first is the "
+                                                  "registration event)")),
+        "print the paths of watch events"),
 }
 
 

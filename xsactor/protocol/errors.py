@@ -8,6 +8,7 @@ write either ``except xsactor.ENOENT`` or ``except FileNotFoundError``.
 from __future__ import annotations
 
 import errno as _errno
+import os as _os
 
 ERROR_NAMES: tuple[str, ...] = (
     "EINVAL",
@@ -38,7 +39,7 @@ class XenStoreError(Exception):
 
     def __init__(self, message: str = "", *, path: str | None = None) -> None:
         self.path = path
-        text = message or _errno.errorcode.get(self.errno, self.name)
+        text = message or _os.strerror(self.errno)
         if path is not None:
             text = f"{text}: {path!r}"
         super().__init__(text)
