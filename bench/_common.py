@@ -6,6 +6,7 @@ Benchmarks print ratios between peers measured in the same run, never absolute t
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import tempfile
 import time
@@ -18,6 +19,26 @@ from xsactor.testing.daemons import EmbeddedDaemonProcess, ReferenceDaemonDriver
 from xsactor.testing.reference import ensure_install
 
 configure("warning")
+
+
+PLACEMENTS = {
+    "one core": {0},
+    "two cores": None,
+}
+"""Where the client and the daemon run. On one core, a request's round trip costs two context
+switches; across cores it costs a cross-CPU wakeup, which on small VMs is slower and varies
+from run to run. Every peer of a table runs under the same placement."""
+
+
+@contextlib.contextmanager
+def placement(cpus: set[int] | None) -> Iterator[None]:
+    """Pin this process, and the daemons and helpers it starts, to ``cpus`` (None: all)."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus if cpus is not None else set(range(os.cpu_count() or 1)))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_of, embedded_daemon, raw_pipelined, reference_daemon, table
+from _common import (
+    PLACEMENTS,
+    best_of,
+    embedded_daemon,
+    placement,
+    raw_pipelined,
+    reference_daemon,
+    table,
+)
 
 from xsactor.protocol import Op, Packet
 from xsactor.testing.wire import WireClient
@@ -48,14 +56,17 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    with reference_daemon() as ref:
-        c_rates = measure(ref.socket_path, args)
-    with embedded_daemon() as emb:
-        e_rates = measure(emb.socket_path, args)
-    rows = [(w, f"{e_rates[w]:,.0f}", f"{c_rates[w]:,.0f}", f"{e_rates[w] / c_rates[w]:.2f}x")
-            for w in WORKLOADS]
-    print(f"pipelined, one client, {args.ops} ops, windows of {args.window}, best of {args.runs}")
-    print(table(rows, ("op", "embedded ops/s", "C xenstored ops/s", "embedded / C")))
+    for where, cpus in PLACEMENTS.items():
+        with placement(cpus):
+            with reference_daemon() as ref:
+                c_rates = measure(ref.socket_path, args)
+            with embedded_daemon() as emb:
+                e_rates = measure(emb.socket_path, args)
+        rows = [(w, f"{e_rates[w]:,.0f}", f"{c_rates[w]:,.0f}",
+                 f"{e_rates[w] / c_rates[w]:.2f}x") for w in WORKLOADS]
+        print(f"\npipelined, one client, {where}, {args.ops} ops, windows of {args.window}, "
+              f"best of {args.runs}")
+        print(table(rows, ("op", "embedded ops/s", "C xenstored ops/s", "embedded / C")))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from gevent.server import StreamServer
 
 from ..protocol import Decoder
 from ..protocol.errors import XenStoreError, error_class
-from ..protocol.ops import HEADER, HEADER_SIZE, PAYLOAD_MAX, Op
+from ..protocol.ops import Op
 from ..protocol.packets import join_args
 from ..protocol.perms import acl_payload
 from .config import DaemonConfig
@@ -45,7 +45,6 @@ from .toolstack import Entry, GuestSpec, dom0_entries, guest_entries
 log = structlog.get_logger(__name__)
 
 READ_CHUNK = 65536
-_unpack = HEADER.unpack_from
 
 
 def listen_unix(path: str, backlog: int) -> gevent.socket.socket:
@@ -125,29 +124,22 @@ class SocketConnection:
         conn = self.conn
         process = xs.process
         recv = self.sock.recv
-        buf = b""
+        decoder = Decoder()
+        frames = decoder.frames
         try:
             while not self.closed:
                 data = recv(READ_CHUNK)
                 if not data:
                     break
-                buf = buf + data if buf else data
-                end = len(buf)
-                pos = 0
-                while end - pos >= HEADER_SIZE:
-                    op, req_id, tx_id, length = _unpack(buf, pos)
-                    if length > PAYLOAD_MAX:
-                        self.log.warning("request too long, closing", op=op, length=length)
-                        self._finish_output()
-                        return
-                    stop = pos + HEADER_SIZE + length
-                    if stop > end:
-                        break
-                    process(conn, op, req_id, tx_id, buf[pos + HEADER_SIZE:stop])
-                    pos = stop
+                for op, req_id, tx_id, payload in frames(data):
+                    process(conn, op, req_id, tx_id, payload)
                     if conn.closed:
                         return
-                buf = buf[pos:] if pos else buf
+                if decoder.error is not None:
+                    # 4.17 closes a socket that announces too long a payload, unanswered.
+                    self.log.warning("malformed frame, closing", error=str(decoder.error))
+                    self._finish_output()
+                    return
                 if xs.hub.dirty:
                     xs.flush()
                 if conn.out:

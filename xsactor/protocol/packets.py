@@ -98,7 +98,7 @@ class Decoder:
     __slots__ = ("_buf", "error", "max_payload")
 
     def __init__(self, max_payload: int = PAYLOAD_MAX) -> None:
-        self._buf = bytearray()
+        self._buf = b""
         self.max_payload = max_payload
         self.error: ProtocolError | None = None
 
@@ -109,27 +109,34 @@ class Decoder:
 
     def feed(self, data: bytes) -> list[Packet]:
         """Add received bytes; return every packet now complete, in order."""
+        return [Packet(*frame) for frame in self.frames(data)]
+
+    def frames(self, data: bytes) -> list[tuple[int, int, int, bytes]]:
+        """As :meth:`feed`, but each message as a plain ``(op, req_id, tx_id, payload)``
+        tuple: the cheaper form for a hot loop such as the daemon's."""
         if self.error is not None:
             raise self.error
         buf = self._buf
-        buf += data
-        out: list[Packet] = []
+        if buf:
+            buf += data
+        else:
+            buf = data
+        out: list[tuple[int, int, int, bytes]] = []
         pos = 0
         end = len(buf)
         unpack = HEADER.unpack_from
+        limit = self.max_payload
         while end - pos >= HEADER_SIZE:
             op, req_id, tx_id, length = unpack(buf, pos)
-            if length > self.max_payload:
+            if length > limit:
                 self.error = ProtocolError(
-                    f"{op_name(op)} announces a {length}-byte payload "
-                    f"(at most {self.max_payload})")
-                buf.clear()
+                    f"{op_name(op)} announces a {length}-byte payload (at most {limit})")
+                self._buf = b""
                 return out
             stop = pos + HEADER_SIZE + length
             if stop > end:
                 break
-            out.append(Packet(op, req_id, tx_id, bytes(buf[pos + HEADER_SIZE:stop])))
+            out.append((op, req_id, tx_id, bytes(buf[pos + HEADER_SIZE:stop])))
             pos = stop
-        if pos:
-            del buf[:pos]
+        self._buf = buf[pos:] if pos else buf
         return out
