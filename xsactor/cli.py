@@ -260,11 +260,23 @@ def run_watch(client: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(sys.stdout)
+
+
 PATHS = ("paths", {"nargs": "+", "metavar": "PATH"})
 PATH = ("path", {"metavar": "PATH"})
 
 COMMANDS: dict[str, Command] = {
     "serve": Command(cmd_serve, add_serve_arguments, "run the embedded xenstored"),
+    "demo": Command(cmd_demo, add_demo_arguments,
+                    "a guest agent and a toolstack around an embedded xenstored"),
     "read": Command(_with_client(run_read), _client_command(PATHS), "print values"),
     "write": Command(_with_client(run_write), _client_command(
         ("pairs", {"nargs": "+", "metavar": "PATH VALUE"})), "write values"),
