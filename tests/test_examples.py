@@ -1,0 +1,79 @@
+"""The examples run as documented, against the embedded daemon."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from xsactor.testing.daemons import DaemonUnderTest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def example(name: str, *args: str, socket: str | None = None) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    if socket is not None:
+        env["XENSTORED_PATH"] = socket
+    return subprocess.Popen([sys.executable, str(EXAMPLES / name), *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_until(dom0, path: str, expected: bytes) -> None:  # type: ignore[no-untyped-def]
+    """Watch ``path`` until it holds ``expected`` (each event: re-read)."""
+    dom0.watch(path, b"until")
+    try:
+        while True:
+            dom0.next_event(timeout=20)
+            try:
+                if dom0.read(path) == expected:
+                    return
+            except FileNotFoundError:
+                pass
+    finally:
+        dom0.unwatch(path, b"until")
+
+
+def test_frontend_handshake() -> None:
+    proc = example("frontend_handshake.py")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == "frontend: connected"
+
+
+def test_guest_agent_obeys_the_toolstack(xenstored: DaemonUnderTest) -> None:
+    agent = example("guest_agent.py", "--dry-run", "--interval", "60",
+                    socket=xenstored.add_guest(5))
+    try:
+        with xenstored.dom0() as dom0:
+            home = "/local/domain/5"
+            wait_until(dom0, f"{home}/data/agent", b"running")
+            assert dom0.read(f"{home}/control/feature-poweroff") == b"1"
+            assert float(dom0.read(f"{home}/data/uptime")) > 0
+            dom0.write(f"{home}/memory/target", b"65536")
+            wait_until(dom0, f"{home}/data/memory/target-ack", b"65536")
+            dom0.write(f"{home}/control/shutdown", b"poweroff")
+            assert agent.wait(timeout=30) == 0
+            assert dom0.read(f"{home}/data/agent") == b"stopped: poweroff"
+            assert dom0.read(f"{home}/control/shutdown") == b""
+    finally:
+        agent.kill()
+        agent.communicate()
+
+
+def test_domain_monitor_follows_domains(xenstored: DaemonUnderTest) -> None:
+    monitor = example("domain_monitor.py", "--events", "2", socket=xenstored.socket_path)
+    try:
+        assert monitor.stdout is not None
+        assert monitor.stdout.readline().split() == ["running", "0", "Domain-0"]
+        xenstored.add_guest(9)
+        assert monitor.stdout.readline().split() == ["new", "9", "guest9"]
+        with xenstored.dom0() as dom0:
+            dom0.rm("/local/domain/9")  # as xl does when it destroys a domain
+            dom0.release(9)
+        out, err = monitor.communicate(timeout=30)
+        assert monitor.returncode == 0, err
+        assert out.split() == ["gone", "9", "guest9"]
+    finally:
+        monitor.kill()
