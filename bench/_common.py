@@ -8,14 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from xsactor.logs import configure
 from xsactor.protocol import Decoder, Op, Packet
-from xsactor.testing.daemons import EmbeddedDaemonProcess, ReferenceDaemonDriver
+from xsactor.testing.daemons import DaemonUnderTest, running
 from xsactor.testing.reference import ensure_install
 
 configure("warning")
@@ -42,25 +40,16 @@ def placement(cpus: set[int] | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def embedded_daemon() -> Iterator[EmbeddedDaemonProcess]:
-    with tempfile.TemporaryDirectory(prefix="xsactor-bench-") as rundir:
-        daemon = EmbeddedDaemonProcess(Path(rundir)).start()
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
+def embedded_daemon() -> Iterator[DaemonUnderTest]:
+    with running("embedded", prefix="xsactor-bench-") as daemon:
+        yield daemon
 
 
 @contextlib.contextmanager
-def reference_daemon() -> Iterator[ReferenceDaemonDriver]:
+def reference_daemon() -> Iterator[DaemonUnderTest]:
     """The C xenstored 4.17, without tracing."""
-    install = ensure_install()
-    with tempfile.TemporaryDirectory(prefix="xsactor-bench-ref-") as rundir:
-        daemon = ReferenceDaemonDriver(install, Path(rundir)).start()
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
+    with running("reference", prefix="xsactor-bench-ref-", install=ensure_install()) as daemon:
+        yield daemon
 
 
 def raw_pipelined(path: str, packets: list[Packet], window: int) -> float:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,6 +21,7 @@ import gevent
 import pytest
 
 from xsactor import Client, mailbox_of
+from xsactor.testing.util import scratch_dir
 
 from .fakexs import FakeXenStored
 
@@ -76,9 +75,8 @@ def _embedded(rundir: str) -> EmbeddedServer:
 
 @pytest.fixture
 def rundir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="xsb-", dir="/tmp")  # short: unix socket paths <= 107
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with scratch_dir("xsb-") as path:  # short: unix socket paths <= 107
+        yield path
 
 
 @pytest.fixture

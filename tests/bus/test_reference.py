@@ -8,7 +8,6 @@ when ``XSACTOR_REQUIRE_REFERENCE=1``.
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,8 +24,7 @@ from xsactor import (
     State,
     mailbox_of,
 )
-from xsactor.testing.daemons import ReferenceDaemonDriver, require_reference
-from xsactor.testing.plugin import short_tempdir
+from xsactor.testing.daemons import DaemonUnderTest, running
 
 from .conftest import make_client, until
 
@@ -36,26 +34,20 @@ _domids = itertools.count(11)
 
 
 @pytest.fixture(scope="module")
-def reference() -> Iterator[ReferenceDaemonDriver]:
-    install = require_reference()
-    rundir = short_tempdir("xsb-ref-")
-    daemon = ReferenceDaemonDriver(install, rundir).start()
-    try:
+def reference() -> Iterator[DaemonUnderTest]:
+    with running("reference", prefix="xsb-ref-") as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
 
 
 @pytest.fixture
-def dom0(reference: ReferenceDaemonDriver) -> Iterator[Client]:
+def dom0(reference: DaemonUnderTest) -> Iterator[Client]:
     client = make_client(reference.socket_path)
     yield client
     client.close()
 
 
 @pytest.fixture
-def guest(reference: ReferenceDaemonDriver) -> Iterator[tuple[int, Client]]:
+def guest(reference: DaemonUnderTest) -> Iterator[tuple[int, Client]]:
     domid = next(_domids)
     client = make_client(reference.add_guest(domid))
     yield domid, client
@@ -80,7 +72,7 @@ def test_dom0_basics(dom0: Client) -> None:
     assert not dom0.exists("/ref/a")
 
 
-def test_watches_and_special_watches(dom0: Client, reference: ReferenceDaemonDriver) -> None:
+def test_watches_and_special_watches(dom0: Client, reference: DaemonUnderTest) -> None:
     token = dom0.watch("/refw")
     assert dom0.next_event(token, timeout=5) == ("/refw", token)
     dom0.write("/refw/x", "1")
@@ -98,7 +90,7 @@ def test_watches_and_special_watches(dom0: Client, reference: ReferenceDaemonDri
     assert dom0.next_event(release, timeout=5) == ("@releaseDomain", release)
 
 
-def test_transactions(dom0: Client, reference: ReferenceDaemonDriver) -> None:
+def test_transactions(dom0: Client, reference: DaemonUnderTest) -> None:
     other = make_client(reference.socket_path)
     try:
         dom0.write("/reft/c", "0")
@@ -172,39 +164,35 @@ def test_dead_subscriber_unwatched_on_the_c_daemon(guest: tuple[int, Client],
 
 
 def test_restart_of_the_c_daemon_under_load() -> None:
-    install = require_reference()
-    rundir = short_tempdir("xsb-ref-")
-    daemon = ReferenceDaemonDriver(install, rundir).start()
-    client = make_client(daemon.socket_path)
-    try:
-        token = client.watch("/refr")
-        client.next_event(token, timeout=5)
-        tid = client.transaction()
-        outcomes: list[str] = []
+    with running("reference", prefix="xsb-ref-") as daemon:
+        client = make_client(daemon.socket_path)
+        try:
+            token = client.watch("/refr")
+            client.next_event(token, timeout=5)
+            tid = client.transaction()
+            outcomes: list[str] = []
 
-        def worker(n: int) -> None:
-            for i in range(200):
-                try:
-                    client.write(f"/refr/{n}", str(i))
-                    outcomes.append("ok")
-                except ConnectionLost:
-                    outcomes.append("lost")
-                    if not client.wait_connected(10):
-                        return
+            def worker(n: int) -> None:
+                for i in range(200):
+                    try:
+                        client.write(f"/refr/{n}", str(i))
+                        outcomes.append("ok")
+                    except ConnectionLost:
+                        outcomes.append("lost")
+                        if not client.wait_connected(10):
+                            return
 
-        workers = [gevent.spawn(worker, n) for n in range(16)]
-        until(lambda: len(outcomes) > 100, what="load")
-        daemon.stop()
-        assert client.conn.wait_state(State.RECONNECTING, timeout=10)
-        daemon.start()
-        gevent.joinall(workers, timeout=30, raise_error=True)
-        assert "lost" in outcomes and outcomes[-1] == "ok"
-        again = ("watch_event", "/refr", token)  # the first event again: re-registered
-        assert mailbox_of().receive(5, match=lambda m: m == again) == again
-        with pytest.raises(EAGAIN):
-            client.commit(tid)
-        assert client.transact(lambda t: client.read("/refr/0", t)) == b"199"
-    finally:
-        client.close()
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
+            workers = [gevent.spawn(worker, n) for n in range(16)]
+            until(lambda: len(outcomes) > 100, what="load")
+            daemon.stop()
+            assert client.conn.wait_state(State.RECONNECTING, timeout=10)
+            daemon.start()
+            gevent.joinall(workers, timeout=30, raise_error=True)
+            assert "lost" in outcomes and outcomes[-1] == "ok"
+            again = ("watch_event", "/refr", token)  # the first event again: re-registered
+            assert mailbox_of().receive(5, match=lambda m: m == again) == again
+            with pytest.raises(EAGAIN):
+                client.commit(tid)
+            assert client.transact(lambda t: client.read("/refr/0", t)) == b"199"
+        finally:
+            client.close()

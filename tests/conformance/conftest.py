@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from xsactor.daemon.toolstack import GuestSpec
-from xsactor.testing.daemons import DaemonUnderTest, start_daemon
-from xsactor.testing.plugin import short_tempdir
+from xsactor.testing.daemons import DaemonUnderTest, running, start_daemon
+from xsactor.testing.util import short_tempdir
 from xsactor.testing.wire import WireClient
 
 KINDS = ["embedded", pytest.param("reference", marks=pytest.mark.reference)]
@@ -149,13 +149,10 @@ def daemon(shared_daemon: SharedDaemon) -> Iterator[Harness]:
 @pytest.fixture
 def fresh_daemon(daemon_kind: str) -> Iterator[Harness]:
     """A daemon of the case's own, for cases that change global state."""
-    rundir = short_tempdir(f"xs-{daemon_kind[:3]}-")
-    started = start_daemon(daemon_kind, rundir)
-    harness = Harness(daemon_kind, started, itertools.count(1))
-    try:
-        yield harness
-        _check_survived(harness)
-    finally:
-        harness.close()
-        started.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
+    with running(daemon_kind, prefix=f"xs-{daemon_kind[:3]}-") as started:
+        harness = Harness(daemon_kind, started, itertools.count(1))
+        try:
+            yield harness
+            _check_survived(harness)
+        finally:
+            harness.close()

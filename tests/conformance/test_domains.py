@@ -8,7 +8,7 @@ from xsactor.daemon.toolstack import GUEST_OWNED_NODES
 from xsactor.protocol import Op
 
 from .conftest import Harness
-from .util import assert_error, assert_ok, assert_success, no_events, watch, wr
+from .util import assert_error, assert_ok, assert_success, no_events, vm_path, watch, wr
 
 UNKNOWN = 30000
 
@@ -338,7 +338,7 @@ def test_guest_home_values(daemon: Harness) -> None:
     g = daemon.guest(name="web-1", memory_kb=524288)
     assert g.read("domid") == str(g.domid).encode()
     assert g.read("name") == b"web-1"
-    assert g.read("vm") == f"/vm/00000000-0000-4000-8000-{g.domid:012x}".encode()
+    assert g.read("vm") == vm_path(g.domid).encode()
     assert g.read("memory/target") == b"524288"
     assert g.read("memory/static-max") == b"524288"
     assert g.read("memory/videoram") == b"-1"
@@ -387,8 +387,7 @@ def test_guest_readonly_nodes(daemon: Harness, path: str) -> None:
 
 def test_guest_cannot_read_vm_or_libxl(daemon: Harness) -> None:
     g = daemon.guest()
-    assert_error(g.request(Op.READ, f"/vm/00000000-0000-4000-8000-{g.domid:012x}/uuid"),
-                 "EACCES")
+    assert_error(g.request(Op.READ, f"{vm_path(g.domid)}/uuid"), "EACCES")
     assert_error(g.request(Op.DIRECTORY, f"/libxl/{g.domid}"), "EACCES")
     assert_error(g.request(Op.DIRECTORY, "/local/domain"), "EACCES")
 
@@ -403,7 +402,7 @@ def test_guest_cannot_read_other_guests(daemon: Harness) -> None:
 def test_dom0_sees_vm_and_libxl(daemon: Harness) -> None:
     g = daemon.guest()
     c = daemon.dom0()
-    vm = f"/vm/00000000-0000-4000-8000-{g.domid:012x}"
+    vm = vm_path(g.domid)
     assert c.read(f"{vm}/uuid") == vm.split("/")[-1].encode()
     assert c.read(f"{vm}/name") == f"guest{g.domid}".encode()
     assert c.get_perms(vm) == ["n0"]

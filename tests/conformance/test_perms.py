@@ -8,12 +8,7 @@ import pytest
 from xsactor.protocol import Op
 
 from .conftest import Conn, Harness
-from .util import assert_error, assert_ok, wr
-
-
-def vm_path(domid: int) -> str:
-    return f"/vm/00000000-0000-4000-8000-{domid:012x}"
-
+from .util import assert_error, assert_ok, vm_path, wr
 
 # -- parsing --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from .util import (
     assert_some_error,
     fail_normally,
     no_events,
+    vm_path,
     watch,
 )
 
@@ -34,7 +35,7 @@ def test_initial_event_for_missing_path(daemon: Harness) -> None:
 
 def test_initial_event_for_unreadable_path(daemon: Harness) -> None:
     g = daemon.guest()
-    path = f"/vm/00000000-0000-4000-8000-{g.domid:012x}"
+    path = vm_path(g.domid)
     g.watch(path, "t")
     assert g.next_event() == ev(path, "t")
 

@@ -48,6 +48,11 @@ def fail_normally(conn: WireClient) -> None:
     assert_some_error(conn.request(Op.READ, "/no-such-node-here"))
 
 
+def vm_path(domid: int) -> str:
+    """The ``/vm/<uuid>`` directory xl makes for a guest (its ``vm`` node's value)."""
+    return f"/vm/00000000-0000-4000-8000-{domid:012x}"
+
+
 def raw(conn: WireClient, op: int, payload: bytes, tx_id: int = 0) -> Packet:
     return conn.raw_request(op, payload, tx_id)
 

@@ -5,22 +5,17 @@ Two ways in:
 - ``xs`` + :class:`Client`: the request engine in-process, no sockets. A Client is a
   connection whose output queue the test reads; requests are answered synchronously. Fast and
   deterministic: most semantic tests use it.
-- ``live``: ``python -m xsactor serve`` in a subprocess (one per module), spoken to with the
-  blocking :class:`~xsactor.testing.wire.WireClient`.
+- ``live``: ``python -m xsactor serve`` in a subprocess (one per module, an
+  :class:`~xsactor.testing.daemons.EmbeddedDaemonProcess`), spoken to with the blocking
+  :class:`~xsactor.testing.wire.WireClient`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -32,10 +27,13 @@ from xsactor.daemon.toolstack import GuestSpec, dom0_entries, guest_entries
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.protocol.errors import error_class
 from xsactor.protocol.packets import Arg, join_args, split_args
-from xsactor.protocol.perms import acl_payload
-from xsactor.testing.wire import WireClient
+from xsactor.protocol.perms import Perm
+from xsactor.testing.daemons import EmbeddedDaemonProcess, running
+from xsactor.testing.toolstack import apply_entries
+from xsactor.testing.util import scratch_dir
 
-ROOT = str(Path(__file__).resolve().parents[2])
+QUIET = ("--log-level", "warning")
+"""``serve``'s arguments for the daemons of these tests: log warnings only."""
 
 
 class Client:
@@ -140,14 +138,17 @@ def check(reply: Packet) -> bytes:
     return reply.payload
 
 
-def build_entries(client: Client, entries: list) -> None:
-    for entry in entries:
-        if entry.value is None:
-            client.mkdir(entry.path)
-        else:
-            client.ok_write(entry.path, entry.value)
-        if entry.acl is not None:
-            check(client.raw(Op.SET_PERMS, entry.path.encode() + b"\0" + acl_payload(entry.acl)))
+class Toolstack(Client):
+    """dom0 as xl uses it, for :func:`~xsactor.testing.toolstack.apply_entries` (a
+    ``TreeWriter``): every request must succeed, a failed one raises."""
+
+    def write(self, path: str, value: bytes | str = b"", tx_id: int = 0) -> Packet:
+        reply = super().write(path, value, tx_id)
+        check(reply)
+        return reply
+
+    def set_perms(self, path: str, perms: Iterable[Perm | str], tx_id: int = 0) -> None:
+        self.chmod(path, *(str(p) for p in perms), tx_id=tx_id)
 
 
 class Engine:
@@ -156,14 +157,14 @@ class Engine:
     def __init__(self, quotas: Quotas | None = None) -> None:
         self.xs = XenStore(quotas or Quotas())
         self.xs.control_handler = handle_control
-        self.toolstack = Client(self.xs)
-        build_entries(self.toolstack, dom0_entries())
+        self.toolstack = Toolstack(self.xs)
+        apply_entries(self.toolstack, dom0_entries())
 
     def dom0(self) -> Client:
         return Client(self.xs)
 
     def add_guest(self, domid: int) -> None:
-        build_entries(self.toolstack, guest_entries(GuestSpec(domid)))
+        apply_entries(self.toolstack, guest_entries(GuestSpec(domid)))
         self.toolstack.call(Op.INTRODUCE, domid, 0, 1)
 
     def guest(self, domid: int) -> Client:
@@ -181,67 +182,19 @@ def dom0(engine: Engine) -> Client:
 
 
 # -- a live daemon in a subprocess ----------------------------------------------------------
-class LiveDaemon:
-    def __init__(self, rundir: str, *args: str) -> None:
-        self.rundir = rundir
-        self.socket_path = os.path.join(rundir, "socket")
-        self.guest_dir = os.path.join(rundir, "guests")
-        self.log_path = os.path.join(rundir, "log")
-        env = dict(os.environ, PYTHONPATH=ROOT)
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "xsactor", "serve", "--socket", self.socket_path,
-                 "--guest-dir", self.guest_dir, "--log-level", "warning", *args],
-                stdout=subprocess.PIPE, stderr=log, env=env, stdin=subprocess.DEVNULL)
-        wait_for(lambda: os.path.exists(self.socket_path), self._check)
-
-    def _check(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"daemon exited: {Path(self.log_path).read_text()}")
-
-    def dom0(self) -> WireClient:
-        return WireClient(self.socket_path, timeout=10)
-
-    def guest(self, domid: int) -> WireClient:
-        return WireClient(os.path.join(self.guest_dir, str(domid)), timeout=10)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
-
-
-def wait_for(condition, check=None, timeout: float = 20.0) -> None:
-    """Poll a condition with a deadline (not a sleep used as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while not condition():
-        if check is not None:
-            check()
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
-def short_tempdir() -> str:
-    return tempfile.mkdtemp(prefix="xsd-", dir="/tmp")
+@contextlib.contextmanager
+def serving(*args: str, guests: tuple[int, ...] = ()) -> Iterator[EmbeddedDaemonProcess]:
+    """``python -m xsactor serve`` (warnings only, then ``args``) in a temp dir of its own."""
+    with running("embedded", prefix="xsd-", extra_args=(*QUIET, *args),
+                 guests=guests) as daemon:
+        assert isinstance(daemon, EmbeddedDaemonProcess)
+        yield daemon
 
 
 @pytest.fixture(scope="module")
-def live() -> Iterator[LiveDaemon]:
-    rundir = short_tempdir()
-    daemon = LiveDaemon(rundir, "--guest", "5", "--guest", "6")
-    try:
+def live() -> Iterator[EmbeddedDaemonProcess]:
+    with serving(guests=(5, 6)) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -249,11 +202,10 @@ def inproc() -> Iterator[Daemon]:
     """An in-process daemon (gevent); talk to it with gevent sockets only."""
     from xsactor.daemon.config import DaemonConfig
 
-    rundir = short_tempdir()
-    daemon = Daemon(DaemonConfig(socket_path=os.path.join(rundir, "socket")))
-    daemon.start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
+    with scratch_dir("xsd-") as rundir:
+        daemon = Daemon(DaemonConfig(socket_path=os.path.join(rundir, "socket")))
+        daemon.start()
+        try:
+            yield daemon
+        finally:
+            daemon.stop()

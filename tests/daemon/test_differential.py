@@ -5,14 +5,12 @@ included). Skipped when the reference cannot be installed (see xsactor.testing.d
 from __future__ import annotations
 
 import random
-import shutil
 
 import pytest
 
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.packets import join_args
-from xsactor.testing.daemons import require_reference, start_daemon
-from xsactor.testing.plugin import short_tempdir
+from xsactor.testing.daemons import require_reference, running
 
 pytestmark = pytest.mark.reference
 
@@ -65,10 +63,8 @@ def plan(seed: int, length: int) -> list[Step]:
 
 
 def run(kind: str, steps: list[Step]) -> list[tuple]:
-    rundir = short_tempdir()
-    daemon = start_daemon(kind, rundir)
     trace: list[tuple] = []
-    try:
+    with running(kind) as daemon:
         daemon.add_guest(5)
         daemon.add_guest(6)
         conns = {0: daemon.dom0(), 1: daemon.dom0(), 5: daemon.guest(5), 6: daemon.guest(6)}
@@ -91,9 +87,6 @@ def run(kind: str, steps: list[Step]) -> list[tuple]:
             for conn in conns.values():
                 conn.events.clear()
             trace.append((*reply, events))
-    finally:
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
     return trace
 
 

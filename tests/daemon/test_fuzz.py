@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import struct
 from collections.abc import Iterator
@@ -17,9 +16,10 @@ from hypothesis import strategies as st
 
 from xsactor.protocol import Op
 from xsactor.protocol.packets import split_args
+from xsactor.testing.daemons import EmbeddedDaemonProcess
 from xsactor.testing.wire import WireClient
 
-from .conftest import Engine, LiveDaemon, short_tempdir
+from .conftest import Engine, serving
 
 HDR = struct.Struct("<IIII")
 
@@ -73,21 +73,17 @@ def test_engine_never_raises_and_stays_consistent(requests: list) -> None:
 
 # -- live ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def fuzz_daemon() -> Iterator[LiveDaemon]:
-    rundir = short_tempdir()
-    daemon = LiveDaemon(rundir)
-    with daemon.dom0() as dom0:
-        dom0.control("quota", "set", "transaction-nodes", "50")
-        # Domain 7 is introduced without any tree of its own: it may not change anything.
-        dom0.introduce(7, 0, 1)
-    try:
+def fuzz_daemon() -> Iterator[EmbeddedDaemonProcess]:
+    with serving() as daemon:
+        with daemon.dom0() as dom0:
+            dom0.control("quota", "set", "transaction-nodes", "50")
+            # Domain 7 is introduced without any tree of its own: it may not change anything.
+            dom0.introduce(7, 0, 1)
         yield daemon
-    finally:
-        assert daemon.stop() == 0
-        with open(daemon.log_path, "rb") as handle:
-            log = handle.read()
+        daemon.stop()
+        assert daemon.returncode == 0
+        log = daemon.log_path.read_bytes()
         assert b"Traceback" not in log, log.decode("utf-8", "replace")[-4000:]
-        shutil.rmtree(rundir, ignore_errors=True)
 
 
 def dump(c: WireClient, path: str = "/") -> dict[str, tuple[bytes, tuple[str, ...]]]:
@@ -103,7 +99,7 @@ def dump(c: WireClient, path: str = "/") -> dict[str, tuple[bytes, tuple[str, ..
 @given(st.lists(st.tuples(st.integers(min_value=0, max_value=2), frames()), min_size=1,
                 max_size=25),
        st.booleans())
-def test_live_daemon_survives_garbage(fuzz_daemon: LiveDaemon, plan: list,
+def test_live_daemon_survives_garbage(fuzz_daemon: EmbeddedDaemonProcess, plan: list,
                                       oversize_dom0: bool) -> None:
     guest_path = os.path.join(fuzz_daemon.guest_dir, "7")
     with fuzz_daemon.dom0() as witness:

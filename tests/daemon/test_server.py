@@ -4,23 +4,26 @@ blocking WireClient, the CLI's behaviour, and the in-process gevent API."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import struct
+import subprocess
+import sys
 
 import pytest
 
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import EACCES, ENOENT
+from xsactor.testing.daemons import EmbeddedDaemonProcess
+from xsactor.testing.util import scratch_dir, wait_for
 from xsactor.testing.wire import WireClient
 
-from .conftest import LiveDaemon, short_tempdir, wait_for
+from .conftest import QUIET, serving
 
 HDR = struct.Struct("<IIII")
 
 
-def test_basic_requests(live: LiveDaemon) -> None:
+def test_basic_requests(live: EmbeddedDaemonProcess) -> None:
     with live.dom0() as c:
         assert c.read("/local/domain/0/name") == b"Domain-0"
         c.write("/srv/basic", b"v\0x")
@@ -30,7 +33,7 @@ def test_basic_requests(live: LiveDaemon) -> None:
             c.read("/srv/missing")
 
 
-def test_pipelined_replies_in_request_order(live: LiveDaemon) -> None:
+def test_pipelined_replies_in_request_order(live: EmbeddedDaemonProcess) -> None:
     with live.dom0() as c:
         c.send(*(Packet.request(Op.GET_DOMAIN_PATH, n, req_id=n) for n in (7, 3, 9)))
         replies = [c.recv() for _ in range(3)]
@@ -38,7 +41,7 @@ def test_pipelined_replies_in_request_order(live: LiveDaemon) -> None:
         assert replies[1].payload == b"/local/domain/3\0"
 
 
-def test_header_split_across_writes(live: LiveDaemon) -> None:
+def test_header_split_across_writes(live: EmbeddedDaemonProcess) -> None:
     with live.dom0() as c:
         data = Packet.request(Op.READ, "/local/domain/0/name", req_id=5).encode()
         for i in range(len(data)):
@@ -48,7 +51,7 @@ def test_header_split_across_writes(live: LiveDaemon) -> None:
 
 
 def test_max_payload_accepted_and_oversized_header_closes_only_that_connection(
-        live: LiveDaemon) -> None:
+        live: EmbeddedDaemonProcess) -> None:
     with live.dom0() as good, live.dom0() as bad:
         path = b"/srv/max\0"
         payload = path + b"x" * (4096 - len(path))
@@ -64,7 +67,7 @@ def test_max_payload_accepted_and_oversized_header_closes_only_that_connection(
         assert again.read("/local/domain/0/name") == b"Domain-0"
 
 
-def test_event_before_reply_on_the_wire(live: LiveDaemon) -> None:
+def test_event_before_reply_on_the_wire(live: EmbeddedDaemonProcess) -> None:
     with live.dom0() as c:
         c.watch("/srv/ev", "tok")
         assert c.next_event() == (b"/srv/ev", b"tok")
@@ -74,7 +77,7 @@ def test_event_before_reply_on_the_wire(live: LiveDaemon) -> None:
         assert (second.op, second.req_id) == (Op.WRITE, 77)
 
 
-def test_guest_socket_speaks_for_the_guest(live: LiveDaemon) -> None:
+def test_guest_socket_speaks_for_the_guest(live: EmbeddedDaemonProcess) -> None:
     with live.guest(5) as g:
         assert g.read("name") == b"guest5"
         assert g.call(Op.GET_DOMAIN_PATH, 5) == b"/local/domain/5\0"
@@ -90,7 +93,7 @@ def test_guest_socket_speaks_for_the_guest(live: LiveDaemon) -> None:
         assert g.read("data/x") == b"1"
 
 
-def test_introduce_and_release_over_the_wire(live: LiveDaemon) -> None:
+def test_introduce_and_release_over_the_wire(live: EmbeddedDaemonProcess) -> None:
     path = os.path.join(live.guest_dir, "12")
     with live.dom0() as dom0:
         dom0.watch("@introduceDomain", "i")
@@ -100,7 +103,7 @@ def test_introduce_and_release_over_the_wire(live: LiveDaemon) -> None:
         dom0.set_perms("/local/domain/12", ["n12"])
         dom0.introduce(12, 0, 1)
         assert dom0.next_event() == (b"@introduceDomain", b"i")
-        wait_for(lambda: os.path.exists(path))
+        wait_for(lambda: os.path.exists(path), 20.0, f"guest socket {path}")
         g = WireClient(path)
         g.write("mine", "1")
         dom0.release(12)
@@ -112,7 +115,7 @@ def test_introduce_and_release_over_the_wire(live: LiveDaemon) -> None:
         g.close()
 
 
-def test_hypervisor_control_over_the_wire(live: LiveDaemon) -> None:
+def test_hypervisor_control_over_the_wire(live: EmbeddedDaemonProcess) -> None:
     with live.dom0() as dom0:
         dom0.watch("@releaseDomain", "r")
         dom0.drain_events()
@@ -121,7 +124,7 @@ def test_hypervisor_control_over_the_wire(live: LiveDaemon) -> None:
         assert dom0.call(Op.IS_DOMAIN_INTRODUCED, 6) == b"T\0"
 
 
-def test_big_reply_is_e2big(live: LiveDaemon) -> None:
+def test_big_reply_is_e2big(live: EmbeddedDaemonProcess) -> None:
     with live.dom0() as c:
         for i in range(150):
             c.write(f"/srv/big/name-that-is-rather-long-{i:04d}", "")
@@ -129,7 +132,7 @@ def test_big_reply_is_e2big(live: LiveDaemon) -> None:
         assert (reply.op, reply.payload) == (Op.ERROR, b"E2BIG\0")
 
 
-def test_slow_reader_does_not_block_others(live: LiveDaemon) -> None:
+def test_slow_reader_does_not_block_others(live: EmbeddedDaemonProcess) -> None:
     """A client that pipelines a lot and reads nothing must not stall the daemon."""
     with live.dom0() as hog, live.dom0() as other:
         request = Packet.request(Op.READ, "/local/domain/0/name").encode()
@@ -146,52 +149,34 @@ def test_slow_reader_does_not_block_others(live: LiveDaemon) -> None:
 
 # -- the CLI -----------------------------------------------------------------------------------
 def test_cli_serve_lifecycle() -> None:
-    rundir = short_tempdir()
-    try:
+    with scratch_dir("xsd-") as rundir:
         nested = os.path.join(rundir, "deep", "er")
         sock_path = os.path.join(nested, "socket")
         os.makedirs(nested)
         stale = socket.socket(socket.AF_UNIX)
         stale.bind(sock_path)
         stale.close()                                  # a stale socket file stays behind
-        daemon = LiveDaemon.__new__(LiveDaemon)
-        daemon.rundir = nested
-        LiveDaemon.__init__(daemon, nested, "-E", "5", "-Q", "transaction-nodes=9")
-        wait_for(lambda: _connectable(sock_path))
-        with WireClient(sock_path) as c:
-            listing = c.control("quota").decode()
-            assert "nodes            :        5" in listing
-            assert "transaction-nodes:        9" in listing
-        assert daemon.stop() == 0
-        assert daemon.process.stdout.read() == b""     # logs go to stderr only
-    finally:
-        shutil.rmtree(rundir, ignore_errors=True)
+        # start() waits until the socket accepts connections, which a stale one never does
+        with EmbeddedDaemonProcess(
+                nested, extra_args=(*QUIET, "-E", "5", "-Q", "transaction-nodes=9")) as daemon:
+            assert daemon.socket_path == sock_path
+            with WireClient(sock_path) as c:
+                listing = c.control("quota").decode()
+                assert "nodes            :        5" in listing
+                assert "transaction-nodes:        9" in listing
+            daemon.stop()
+            assert daemon.returncode == 0
+        assert daemon.stdout_path.read_bytes() == b""  # logs go to stderr only
 
 
 def test_cli_sigint_and_bad_arguments() -> None:
-    rundir = short_tempdir()
-    try:
-        daemon = LiveDaemon(rundir)
+    with serving() as daemon:
+        assert daemon.process is not None
         daemon.process.send_signal(signal.SIGINT)
         assert daemon.process.wait(10) == 0
-        import subprocess
-        import sys
-        bad = subprocess.run([sys.executable, "-m", "xsactor", "serve"], capture_output=True,
-                             env=dict(os.environ, PYTHONPATH=os.getcwd()))
-        assert bad.returncode == 2
-    finally:
-        shutil.rmtree(rundir, ignore_errors=True)
-
-
-def _connectable(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
+    bad = subprocess.run([sys.executable, "-m", "xsactor", "serve"], capture_output=True,
+                         env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert bad.returncode == 2
 
 
 # -- in-process, gevent ------------------------------------------------------------------------

@@ -8,7 +8,6 @@ that the expected outputs are what the real tools print with the real daemon.
 from __future__ import annotations
 
 import itertools
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from xsactor.testing.daemons import DaemonUnderTest, require_reference, start_daemon
-from xsactor.testing.plugin import short_tempdir
+from xsactor.testing.daemons import DaemonUnderTest, require_reference, running
 from xsactor.testing.wire import WireClient
 
 KINDS = ["embedded", pytest.param("reference", marks=pytest.mark.reference)]
@@ -90,13 +88,8 @@ def reference_install() -> Any:
 @pytest.fixture(scope="module", params=KINDS)
 def interop_daemon(request: pytest.FixtureRequest, reference_install: Any
                    ) -> Iterator[tuple[str, DaemonUnderTest]]:
-    rundir = short_tempdir(f"xs-io-{request.param[:3]}-")
-    daemon = start_daemon(request.param, rundir)
-    try:
+    with running(request.param, prefix=f"xs-io-{request.param[:3]}-") as daemon:
         yield request.param, daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -14,13 +14,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..daemon.toolstack import GuestSpec
 from ..protocol import Op
 from .toolstack import create_guest
+from .util import accepts_connections, scratch_dir, wait_for
 from .wire import WireClient
 
 DOMAIN_STATES = ("running", "shutdown", "crashed", "dying", "gone")
@@ -48,6 +49,10 @@ class DaemonUnderTest(abc.ABC):
 
     def __init__(self) -> None:
         self.guest_sockets: dict[int, str] = {}
+
+    @abc.abstractmethod
+    def start(self) -> DaemonUnderTest:
+        """Start the daemon (nothing to do when it runs); return it."""
 
     def dom0(self, timeout: float = 10.0) -> WireClient:
         """A new privileged connection on the daemon's socket."""
@@ -88,38 +93,34 @@ class DaemonUnderTest(abc.ABC):
         return f"<{type(self).__name__} {self.name} {self.socket_path}>"
 
 
-def _wait_for(condition: Any, deadline: float, what: str, check: Any = None) -> None:
-    """Poll ``condition`` until true; ``check`` may raise (e.g. the process died)."""
-    delay = 0.001
-    while not condition():
-        if check is not None:
-            check()
-        if time.monotonic() > deadline:
-            raise DaemonError(f"timed out waiting for {what}")
-        time.sleep(delay)  # polling a condition with a deadline
-        delay = min(delay * 2, 0.05)
-
-
 def _source_root() -> str:
     """The directory holding the ``xsactor`` package (so a subprocess imports this copy)."""
     return str(Path(__file__).resolve().parents[2])
 
 
 class EmbeddedDaemonProcess(DaemonUnderTest):
-    """``python -m xsactor serve`` in a subprocess, with its guest sockets under ``rundir``."""
+    """``python -m xsactor serve`` in a subprocess, with its guest sockets under ``rundir``.
+
+    ``guests`` are built and introduced by the daemon at startup (``--guest N``); ``guest(N)``
+    connects to them as to those added with ``add_guest``. The daemon's stderr goes to
+    ``log_path``, its stdout to ``stdout_path``; ``returncode`` is its exit status once stopped.
+    """
 
     name = "embedded"
 
     def __init__(self, rundir: str | os.PathLike[str], *, extra_args: tuple[str, ...] = (),
-                 start_timeout: float = START_TIMEOUT) -> None:
+                 guests: Iterable[int] = (), start_timeout: float = START_TIMEOUT) -> None:
         super().__init__()
         self.rundir = Path(rundir)
         self.socket_path = str(self.rundir / "socket")
         self.guest_dir = self.rundir / "guests"
         self.log_path = self.rundir / "daemon.log"
+        self.stdout_path = self.rundir / "daemon.stdout"
         self.extra_args = tuple(extra_args)
+        self.startup_guests = tuple(guests)
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
         self._toolstack: WireClient | None = None
 
     def start(self) -> EmbeddedDaemonProcess:
@@ -127,21 +128,23 @@ class EmbeddedDaemonProcess(DaemonUnderTest):
             return self
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.guest_dir.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket_path)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_source_root(), env.get("PYTHONPATH", "")) if p)
         argv = [sys.executable, "-m", "xsactor", "serve", "--socket", self.socket_path,
                 "--guest-dir", str(self.guest_dir), *self.extra_args]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
-        deadline = time.monotonic() + self.start_timeout
+        for domid in self.startup_guests:
+            argv += ["--guest", str(domid)]
+        with open(self.log_path, "ab") as log, open(self.stdout_path, "ab") as out:
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=log, env=env, start_new_session=True)
+        self.returncode = None
         try:
-            _wait_for(lambda: os.path.exists(self.socket_path), deadline,
-                      f"{self.socket_path} to appear", self._check_running)
+            # Connectable, not just present: a stale socket file may be there before.
+            self._wait_for(lambda: accepts_connections(self.socket_path),
+                           f"{self.socket_path} to listen")
+            for domid in self.startup_guests:
+                self._wait_for_guest(domid)
         except BaseException:
             self.stop()
             raise
@@ -166,14 +169,20 @@ class EmbeddedDaemonProcess(DaemonUnderTest):
             self._toolstack = self.dom0()
         return self._toolstack
 
+    def _wait_for(self, condition: Any, what: str) -> None:
+        wait_for(condition, self.start_timeout, what, self._check_running, DaemonError)
+
+    def _wait_for_guest(self, domid: int) -> str:
+        """Wait for the daemon to serve domain ``domid``'s socket; register it."""
+        path = str(self.guest_dir / str(domid))
+        self._wait_for(lambda: os.path.exists(path), f"guest socket {path}")
+        self.guest_sockets[domid] = path
+        return path
+
     def add_guest(self, domid: int | GuestSpec) -> str:
         spec = _guest_spec(domid)
-        path = str(self.guest_dir / str(spec.domid))
         create_guest(self._dom0(), spec)
-        _wait_for(lambda: os.path.exists(path), time.monotonic() + self.start_timeout,
-                  f"guest socket {path}", self._check_running)
-        self.guest_sockets[spec.domid] = path
-        return path
+        return self._wait_for_guest(spec.domid)
 
     def set_domain_state(self, domid: int, state: str) -> None:
         if state not in DOMAIN_STATES:
@@ -200,6 +209,7 @@ class EmbeddedDaemonProcess(DaemonUnderTest):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        self.returncode = process.returncode
 
 
 class ReferenceDaemonDriver(DaemonUnderTest):
@@ -284,10 +294,26 @@ def require_reference() -> Any:
     pytest.skip(reason or "reference xenstored unavailable")
 
 
-def start_daemon(kind: str, rundir: str | os.PathLike[str]) -> DaemonUnderTest:
-    """Start a daemon of ``kind`` ("embedded" or "reference") in ``rundir``."""
+def start_daemon(kind: str, rundir: str | os.PathLike[str], *, install: Any = None,
+                 **options: Any) -> DaemonUnderTest:
+    """Start a daemon of ``kind`` ("embedded" or "reference") in ``rundir``.
+
+    ``options`` go to the driver (e.g. ``extra_args``, ``guests`` for the embedded one); the
+    reference one uses ``install``, by default :func:`require_reference`'s.
+    """
     if kind == "embedded":
-        return EmbeddedDaemonProcess(rundir).start()
+        return EmbeddedDaemonProcess(rundir, **options).start()
     if kind == "reference":
-        return ReferenceDaemonDriver(require_reference(), rundir).start()
+        return ReferenceDaemonDriver(require_reference() if install is None else install, rundir,
+                                     **options).start()
     raise ValueError(f"unknown daemon kind {kind!r}")
+
+
+@contextlib.contextmanager
+def running(kind: str, *, prefix: str = "xs-", install: Any = None,
+            **options: Any) -> Iterator[DaemonUnderTest]:
+    """A started daemon of ``kind`` (see :func:`start_daemon`) in a short temporary directory
+    of its own; on exit the daemon is stopped and the directory removed."""
+    with scratch_dir(prefix) as rundir, start_daemon(kind, rundir, install=install,
+                                                     **options) as daemon:
+        yield daemon

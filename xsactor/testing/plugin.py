@@ -17,25 +17,13 @@ Fixtures:
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 
 import pytest
 
-from .daemons import (
-    DaemonUnderTest,
-    EmbeddedDaemonProcess,
-    ReferenceDaemonDriver,
-    require_reference,
-)
+from .daemons import DaemonUnderTest, running
 
 REFERENCE_MARKER = "reference: needs the reference C xenstored 4.17 (Debian packages)"
-
-
-def short_tempdir(prefix: str = "xs-") -> str:
-    """A temporary directory with a short path (unix socket paths are limited to 107 bytes)."""
-    return tempfile.mkdtemp(prefix=prefix, dir="/tmp")
 
 
 def register_markers(config: pytest.Config) -> None:
@@ -51,23 +39,12 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def xenstored() -> Iterator[DaemonUnderTest]:
     """The embedded xenstored, in a subprocess of its own for this test."""
-    rundir = short_tempdir()
-    daemon = EmbeddedDaemonProcess(rundir).start()
-    try:
+    with running("embedded") as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
 
 
 @pytest.fixture
 def xenstored_reference() -> Iterator[DaemonUnderTest]:
     """The real C xenstored 4.17 for this test (skip/fail per ``require_reference``)."""
-    install = require_reference()
-    rundir = short_tempdir()
-    daemon = ReferenceDaemonDriver(install, rundir).start()
-    try:
+    with running("reference") as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)

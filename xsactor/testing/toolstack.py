@@ -7,14 +7,26 @@ domain is built the same way on each.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from ..daemon.toolstack import Entry, GuestSpec, dom0_entries, guest_entries, replaced_paths
 from ..protocol.errors import ENOENT
+from ..protocol.perms import Perm
 from .wire import WireClient
 
 
-def apply_entries(dom0: WireClient, entries: Iterable[Entry]) -> None:
+class TreeWriter(Protocol):
+    """A dom0 connection as :func:`apply_entries` uses it; a failed request raises."""
+
+    def mkdir(self, path: str, /) -> object: ...
+
+    def write(self, path: str, value: bytes, /) -> object: ...
+
+    def set_perms(self, path: str, perms: Sequence[Perm], /) -> object: ...
+
+
+def apply_entries(dom0: TreeWriter, entries: Iterable[Entry]) -> None:
     """Create each entry (MKDIR or WRITE), then set its ACL if it has one."""
     for entry in entries:
         if entry.value is None:

@@ -24,7 +24,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import structlog
 from ...daemon.toolstack import GuestSpec
 from ...protocol import ConnectionLost, Op
 from ..toolstack import boot_dom0, create_guest
+from ..util import accepts_connections
 from ..wire import WireClient
 from .bridge import ERROR_OFFSET, PAGE_SIZE
 from .fetch import ReferenceInstall
@@ -275,9 +275,7 @@ class ReferenceDaemon:
         deadline = time.monotonic() + self.start_timeout
         delay = 0.001
         while True:
-            sock = _try_connect(self.socket_path)
-            if sock is not None:
-                sock.close()
+            if accepts_connections(self.socket_path):
                 return
             if time.monotonic() > deadline:
                 raise self._failure(f"xenstored did not listen on {self.socket_path} "
@@ -407,16 +405,6 @@ def _reap(proc: subprocess.Popen[bytes], then: signal.Signals) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def _try_connect(path: str) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        return None
-    return sock
 
 
 def _fresh_file(path: Path, content: bytes) -> None:
