@@ -35,8 +35,12 @@ def publish_facts() -> None:
     with open("/proc/uptime") as uptime:
         seconds = uptime.read().split()[0]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    xsactor.transact(lambda tid: (xsactor.write("data/uptime", seconds, tid),
-                                  xsactor.write("data/loadavg", load, tid)))
+
+    def publish(tid: int) -> None:  # both or neither: readers never see a torn pair
+        xsactor.write("data/uptime", seconds, tid)
+        xsactor.write("data/loadavg", load, tid)
+
+    xsactor.transact(publish)
 
 
 def obey(request: str, dry_run: bool) -> bool:

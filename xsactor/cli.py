@@ -235,6 +235,16 @@ def run_ls(client: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def add_ls_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--full", action="store_true", help="full paths")
+    parser.add_argument("-p", "--perms", action="store_true", help="show permissions")
+
+
+def add_watch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--number", type=int, metavar="N",
+                        help="exit after N events (the first is the registration event)")
+
+
 def run_chmod(client: Any, args: argparse.Namespace) -> int:
     client.set_perms(args.path, args.perms)
     return 0
@@ -287,10 +297,7 @@ COMMANDS: dict[str, Command] = {
     "list": Command(_with_client(run_list), _client_command(PATH), "print a node's children"),
     "ls": Command(_with_client(run_ls), _client_command(
         ("path", {"nargs": "?", "default": "/", "metavar": "PATH"}),
-        extra=lambda p: (p.add_argument("-f", "--full", action="store_true",
-                                        help="full paths"),
-                         p.add_argument("-p", "--perms", action="store_true",
-                                        help="show permissions"))),
+        extra=add_ls_options),
         "print a subtree as xenstore-ls does"),
     "chmod": Command(_with_client(run_chmod), _client_command(
         PATH, ("perms", {"nargs": "+", "metavar": "PERM"})),
@@ -300,9 +307,7 @@ COMMANDS: dict[str, Command] = {
     "domid": Command(_with_client(run_domid), _client_command(),
                      "print this connection's domain id"),
     "watch": Command(_with_client(run_watch), _client_command(
-        PATH, extra=lambda p: p.add_argument("-n", "--number", type=int, metavar="N",
-                                             help="exit after N events (the first is the "
-                                                  "registration event)")),
+        PATH, extra=add_watch_options),
         "print the paths of watch events"),
 }
 

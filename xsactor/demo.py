@@ -60,8 +60,11 @@ def guest_agent(socket_path: str, say: Say) -> str:
                     if not request:
                         continue  # the registration event, or our own acknowledgement
                     say("guest", f"control/shutdown says {request!r}: acknowledging, stopping")
-                    xs.transact(lambda tid: (xs.write("control/shutdown", "", tid),
-                                             xs.write("data/agent/state", "stopped", tid)))
+                    def acknowledge(tid: int) -> None:
+                        xs.write("control/shutdown", "", tid)
+                        xs.write("data/agent/state", "stopped", tid)
+
+                    xs.transact(acknowledge)
                     return request
 
 

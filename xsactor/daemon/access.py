@@ -21,9 +21,12 @@ ALL = READ | WRITE | OWNER
 class Identity(Protocol):
     """Who is asking: what a connection provides to the access decision."""
 
-    domid: int
-    privileged: bool
-    target: int | None
+    @property
+    def domid(self) -> int: ...
+    @property
+    def privileged(self) -> bool: ...
+    @property
+    def target(self) -> int | None: ...
 
 
 def perm_for(who: Identity, perms: ACL, ignored: frozenset[int] | None = None) -> int:

@@ -49,30 +49,81 @@ class XenStoreError(Exception):
         """The reply payload that carries this error: the name and a NUL."""
         return self.name.encode() + b"\0"
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """A class named after an errno (``ENOENT``) travels as that name."""
+        super().__init_subclass__(**kwargs)
+        if cls.__name__ in ERROR_NAMES:
+            cls.name = cls.__name__
+            cls.errno = getattr(_errno, cls.__name__)
 
-def _define(name: str, *bases: type[BaseException]) -> type[XenStoreError]:
-    doc = f"XenStore's {name} ({_errno.errorcode.get(getattr(_errno, name), name)})."
-    cls = type(name, (XenStoreError, *bases), {"name": name, "errno": getattr(_errno, name),
-                                                 "__doc__": doc, "__module__": __name__})
-    return cls
+
+# The classes that are also OSErrors ignore mypy's objection: OSError types ``errno`` as
+# ``int | None``, ours is always an int.
 
 
-EINVAL = _define("EINVAL", ValueError)
-EACCES = _define("EACCES", PermissionError)
-EEXIST = _define("EEXIST", FileExistsError)
-EISDIR = _define("EISDIR", IsADirectoryError)
-ENOENT = _define("ENOENT", FileNotFoundError)
-ENOMEM = _define("ENOMEM", MemoryError)
-ENOSPC = _define("ENOSPC")
-EIO = _define("EIO")
-ENOTEMPTY = _define("ENOTEMPTY")
-ENOSYS = _define("ENOSYS", NotImplementedError)
-EROFS = _define("EROFS")
-EBUSY = _define("EBUSY")
-EAGAIN = _define("EAGAIN")
-EISCONN = _define("EISCONN")
-E2BIG = _define("E2BIG")
-EPERM = _define("EPERM", PermissionError)
+class EINVAL(XenStoreError, ValueError):
+    """Invalid argument: a malformed request, path or permission."""
+
+
+class EACCES(XenStoreError, PermissionError):  # type: ignore[misc]
+    """Permission denied (or a node's existence hidden from the caller)."""
+
+
+class EEXIST(XenStoreError, FileExistsError):  # type: ignore[misc]
+    """Already exists (a duplicate watch)."""
+
+
+class EISDIR(XenStoreError, IsADirectoryError):  # type: ignore[misc]
+    """Is a directory (never sent by 4.17)."""
+
+
+class ENOENT(XenStoreError, FileNotFoundError):  # type: ignore[misc]
+    """No such node, transaction, watch or domain."""
+
+
+class ENOMEM(XenStoreError, MemoryError):
+    """Out of memory; also the commit of a transaction marked failed."""
+
+
+class ENOSPC(XenStoreError):
+    """A quota exceeded: nodes, node size, permissions, transactions."""
+
+
+class EIO(XenStoreError):
+    """Input/output error."""
+
+
+class ENOTEMPTY(XenStoreError):
+    """Directory not empty (never sent by 4.17)."""
+
+
+class ENOSYS(XenStoreError, NotImplementedError):
+    """Unknown message type."""
+
+
+class EROFS(XenStoreError):
+    """Read-only (never sent by 4.17)."""
+
+
+class EBUSY(XenStoreError):
+    """Busy: a transaction started inside a transaction."""
+
+
+class EAGAIN(XenStoreError):
+    """A transaction conflicted: run it again."""
+
+
+class EISCONN(XenStoreError):
+    """Already connected (never sent by 4.17)."""
+
+
+class E2BIG(XenStoreError):
+    """Too big: a reply over 4096 bytes, or the watch quota."""
+
+
+class EPERM(XenStoreError, PermissionError):  # type: ignore[misc]
+    """Not permitted: an unprivileged caller changing a node's owner."""
+
 
 BY_NAME: dict[str, type[XenStoreError]] = {
     cls.name: cls
