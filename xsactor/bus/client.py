@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import gevent
-import structlog
 
 from ..actors.mailbox import Mailbox, ReceiveTimeout, mailbox_of
+from ..logs import get_logger
 from ..protocol import Op
 from ..protocol.errors import (
     E2BIG,
@@ -54,7 +54,7 @@ from .transports import (
 
 __all__ = ["Client", "TransactionId"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 _NOTHING: Any = object()

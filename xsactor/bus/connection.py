@@ -27,11 +27,11 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
-import structlog
 from gevent import Greenlet, GreenletExit, Timeout
 from gevent.event import AsyncResult, Event
 
 from ..actors.mailbox import Mailbox
+from ..logs import get_logger
 from ..protocol import Decoder, Op
 from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_class
 from ..protocol.ops import HEADER, op_name
@@ -42,7 +42,7 @@ from .transports import Transport, request_error
 
 __all__ = ["Connection", "State", "Watch"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _ERROR = int(Op.ERROR)
 _WATCH_EVENT = int(Op.WATCH_EVENT)

@@ -26,8 +26,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import structlog
-
+from ..logs import get_logger
 from ..protocol.errors import EINVAL, ENOENT
 from .cparse import atoi, atou
 
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .core import XenStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OK = b"OK\0"
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-import structlog
-
+from ..logs import get_logger
 from ..protocol.errors import (
     E2BIG,
     EACCES,
@@ -53,7 +52,7 @@ from .store import PERM_SIZE, RECORD_HEADER, Node, Store
 from .transactions import GlobalView, Transaction
 from .watches import Watch, WatchHub
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OK = b"OK\0"
 View = GlobalView | Transaction

@@ -28,9 +28,9 @@ from typing import Any
 import gevent
 import gevent.event
 import gevent.socket
-import structlog
 from gevent.server import StreamServer
 
+from ..logs import get_logger
 from ..protocol import Decoder
 from ..protocol.errors import XenStoreError, error_class
 from ..protocol.ops import Op
@@ -42,7 +42,7 @@ from .control import handle_control
 from .core import XenStore
 from .toolstack import Entry, GuestSpec, dom0_entries, guest_entries
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 READ_CHUNK = 65536
 

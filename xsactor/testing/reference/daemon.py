@@ -33,9 +33,8 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from ...daemon.toolstack import GuestSpec
+from ...logs import get_logger
 from ...protocol import ConnectionLost, Op
 from ..toolstack import boot_dom0, create_guest
 from ..util import accepts_connections
@@ -43,7 +42,7 @@ from ..wire import WireClient
 from .bridge import ERROR_OFFSET, PAGE_SIZE
 from .fetch import ReferenceInstall
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DOMAIN_STATES = ("running", "shutdown", "crashed", "dying", "gone")
 VIRQ_PORT = 1

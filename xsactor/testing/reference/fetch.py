@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
+from ...logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PACKAGES: tuple[str, ...] = (
     "xen-utils-4.17",
