@@ -112,33 +112,24 @@ static mode_t open_mode(int flags, va_list ap)
     return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
 }
 
-int open(const char *path, int flags, ...)
-{
-    va_list ap;
-    mode_t mode;
-    int fd = proc_xen_fd(path);
+/* open() and open64() differ only in O_LARGEFILE. */
+#define OPEN_WRAPPER(name, extra_flags)                                 \
+    int name(const char *path, int flags, ...)                          \
+    {                                                                   \
+        va_list ap;                                                     \
+        mode_t mode;                                                    \
+        int fd = proc_xen_fd(path);                                     \
+                                                                        \
+        if (fd != -2)                                                   \
+            return fd;                                                  \
+        va_start(ap, flags);                                            \
+        mode = open_mode(flags, ap);                                    \
+        va_end(ap);                                                     \
+        return raw_open(path, flags | (extra_flags), mode);             \
+    }
 
-    if (fd != -2)
-        return fd;
-    va_start(ap, flags);
-    mode = open_mode(flags, ap);
-    va_end(ap);
-    return raw_open(path, flags, mode);
-}
-
-int open64(const char *path, int flags, ...)
-{
-    va_list ap;
-    mode_t mode;
-    int fd = proc_xen_fd(path);
-
-    if (fd != -2)
-        return fd;
-    va_start(ap, flags);
-    mode = open_mode(flags, ap);
-    va_end(ap);
-    return raw_open(path, flags | O_LARGEFILE, mode);
-}
+OPEN_WRAPPER(open, 0)
+OPEN_WRAPPER(open64, O_LARGEFILE)
 
 /* --- libxenctrl ---------------------------------------------------------------------- */
 
