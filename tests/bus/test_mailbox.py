@@ -47,6 +47,25 @@ def test_receive_waits_for_a_matching_put_from_another_greenlet() -> None:
     assert box.receive(0) == "other"
 
 
+def test_selective_receive_sees_a_match_put_after_a_purge() -> None:
+    """A purge while a selective receive waits must not hide later messages from it."""
+    box = Mailbox()
+    for i in range(5):
+        box.put(("noise", i))
+    waiting = Event()
+
+    def receiver() -> object:
+        waiting.set()
+        return box.receive(5, match=lambda m: m == "wanted")
+
+    g = gevent.spawn(receiver)
+    waiting.wait()
+    gevent.idle()  # the receiver has scanned the five and sleeps
+    assert box.purge(lambda m: m[1] < 4) == 4
+    box.put("wanted")
+    assert g.get(timeout=5) == "wanted"
+
+
 def test_put_from_the_hub_wakes_a_receiver() -> None:
     box = Mailbox()
     gevent.get_hub().loop.run_callback(box.put, "from-hub")

@@ -36,10 +36,11 @@ class Mailbox:
       uses it for duplicate watch events, which mean "something changed", not a count).
     """
 
-    __slots__ = ("__weakref__", "_coalescable", "_event", "_messages", "_owner")
+    __slots__ = ("__weakref__", "_coalescable", "_event", "_messages", "_owner", "_purges")
 
     def __init__(self, owner: Any = None) -> None:
         self._messages: deque[Any] = deque()
+        self._purges = 0
         self._coalescable: set[Hashable] = set()
         self._event = Event()
         self._owner = weakref.ref(owner) if owner is not None else None
@@ -104,7 +105,10 @@ class Mailbox:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         scanned = 0
+        purges = self._purges
         while True:
+            if purges != self._purges:  # the queue shrank under us: scan it all again
+                scanned, purges = 0, self._purges
             index = self._find(match, scanned)
             if index >= 0:
                 return self._take(index)
@@ -126,7 +130,9 @@ class Mailbox:
                     self._forget(message)
             else:
                 keep.append(message)
-        self._messages = keep
+        if dropped:
+            self._messages = keep
+            self._purges += 1
         return dropped
 
     def __repr__(self) -> str:

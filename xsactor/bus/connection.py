@@ -4,8 +4,10 @@
   reply completes the pending request with its req_id, a watch event goes by token into the
   subscriber's mailbox (``put`` never blocks). It never writes and never dies of a bad
   packet: an unknown req_id or token is logged and dropped.
-- The **writer** greenlet drains the outgoing queue: on a socket the whole queue goes out in
-  one ``sendall``; on the device one message per write().
+- **Writing**: requests are queued, and a hub callback at the end of the current loop
+  iteration writes the whole queue with one non-blocking write (on the device, one write()
+  per message). Only when the fd is full does the **writer** greenlet take the rest and wait
+  for writability; nobody else ever waits to write, the owner least of all.
 - Requests come from any number of greenlets at once (pipelined): each gets a unique req_id
   and waits on its own :class:`gevent.event.AsyncResult`.
 - When the connection is lost every pending request fails at once with
