@@ -19,17 +19,15 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
-from xsactor.daemon.control import handle_control
 from xsactor.daemon.core import XenStore
 from xsactor.daemon.quota import Quotas
 from xsactor.daemon.server import Daemon
-from xsactor.daemon.toolstack import GuestSpec, dom0_entries, guest_entries
+from xsactor.daemon.toolstack import GuestSpec, apply_entries, dom0_entries, guest_entries
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.protocol.errors import error_class
 from xsactor.protocol.packets import Arg, join_args, split_args
 from xsactor.protocol.perms import Perm
 from xsactor.testing.daemons import EmbeddedDaemonProcess, running
-from xsactor.testing.toolstack import apply_entries
 from xsactor.testing.util import scratch_dir
 
 QUIET = ("--log-level", "warning")
@@ -139,7 +137,7 @@ def check(reply: Packet) -> bytes:
 
 
 class Toolstack(Client):
-    """dom0 as xl uses it, for :func:`~xsactor.testing.toolstack.apply_entries` (a
+    """dom0 as xl uses it, for :func:`~xsactor.daemon.toolstack.apply_entries` (a
     ``TreeWriter``): every request must succeed, a failed one raises."""
 
     def write(self, path: str, value: bytes | str = b"", tx_id: int = 0) -> Packet:
@@ -156,7 +154,6 @@ class Engine:
 
     def __init__(self, quotas: Quotas | None = None) -> None:
         self.xs = XenStore(quotas or Quotas())
-        self.xs.control_handler = handle_control
         self.toolstack = Toolstack(self.xs)
         apply_entries(self.toolstack, dom0_entries())
 

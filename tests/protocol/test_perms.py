@@ -38,6 +38,12 @@ def test_acl() -> None:
         parse_acl([])
 
 
+def test_acl_payload_cuts_long_entries() -> None:
+    acl = (Perm.parse("r-2147483648"), Perm.parse("w5"))
+    assert acl_payload(acl) == b"r-2147483648\0w5\0"
+    assert acl_payload(acl, entry_max=11) == b"r-214748364\0w5\0"
+
+
 @given(st.sampled_from("nrwb"), st.integers(-(2**31), 2**31 - 1))
 def test_print_parse_roundtrip(letter: str, domid: int) -> None:
     perm = Perm.parse(f"{letter}{domid}")

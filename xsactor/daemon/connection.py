@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..protocol.errors import E2BIG
 from ..protocol.ops import HEADER, PAYLOAD_MAX, Op
 from ..protocol.paths import home_path
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from .watches import Watch
 
 _pack = HEADER.pack
-_E2BIG = b"E2BIG\0"
+_E2BIG = E2BIG.wire
 _ids = itertools.count(1)
 
 
@@ -85,7 +86,7 @@ class Connection:
         self.pending_events.clear()
 
     def flush(self) -> None:
-        """Tell the transport there is output (no-op for in-process connections)."""
+        """Hand the output to the transport (dropped if the connection has none)."""
         if self.out:
             if self.on_output is not None:
                 self.on_output(self)

@@ -83,7 +83,7 @@ def do_logfile(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
 
 
 def do_memreport(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
-    if len(args) > 1 or not args:
+    if len(args) != 1:
         raise EINVAL("no trace file to report into")
     try:
         with open(os.fsdecode(args[0]), "a") as out:

@@ -31,24 +31,28 @@ from ..protocol.errors import (
     EPERM,
     XenStoreError,
 )
-from ..protocol.ops import REL_PATH_MAX, Op
+from ..protocol.ops import PAYLOAD_MAX, PRIVILEGED_OPS, REL_PATH_MAX, Op
+from ..protocol.packets import split_args
 from ..protocol.paths import (
     INTRODUCE_DOMAIN,
     RELEASE_DOMAIN,
+    ancestors,
     basename,
     canonicalize,
     home_path,
+    is_special,
     join,
     validate,
 )
 from ..protocol.paths import parent as parent_of
-from ..protocol.perms import ACL, Access, Perm
+from ..protocol.perms import ACL, Access, Perm, acl_payload, parse_acl
 from .access import OWNER, READ, WRITE, perm_for
 from .connection import Connection
-from .cparse import atou, onearg, strings
+from .control import handle_control
+from .cparse import atou, onearg
 from .domains import HYPERVISOR_STATES, Domain, Domains
 from .quota import Quotas
-from .store import PERM_SIZE, RECORD_HEADER, Node, Store
+from .store import Node, Store, record_size
 from .transactions import GlobalView, Transaction
 from .watches import Watch, WatchHub
 
@@ -57,13 +61,10 @@ log = get_logger(__name__)
 OK = b"OK\0"
 View = GlobalView | Transaction
 
-_ENOSYS = ENOSYS.name.encode() + b"\0"
-_EACCES = EACCES.name.encode() + b"\0"
-_ENOENT = ENOENT.name.encode() + b"\0"
 _NOTID = (Op.WATCH, Op.UNWATCH)
-_PRIVILEGED = frozenset({Op.CONTROL, Op.INTRODUCE, Op.RELEASE, Op.IS_DOMAIN_INTRODUCED,
-                         Op.RESUME, Op.SET_TARGET})
 _PATH_CACHE_MAX = 65536
+GET_PERMS_ENTRY_MAX = 11
+"""4.17 prints each GET_PERMS entry into a 12-byte buffer: ``r-2147483648`` loses its tail."""
 
 
 class Transport(Protocol):
@@ -102,7 +103,6 @@ class XenStore:
         self.connections: dict[int, Connection] = {}
         self._paths: dict[str, dict[bytes, str]] = {}
         self.live_update: Connection | None = None
-        self.control_handler: Callable[[XenStore, Connection, list[bytes]], bytes] | None = None
         handlers: dict[int, Callable[[Connection, int, int, bytes, Transaction | None], None]]
         handlers = {
             Op.CONTROL: self.op_control,
@@ -134,8 +134,8 @@ class XenStore:
     def connect(self, domid: int = 0, *, on_output: Callable[[Connection], None] | None = None
                 ) -> Connection:
         """A new connection: domid 0 is privileged (the dom0 socket), others are guests."""
-        domain = self.domains.get(domid) if domid else self.domains.dom0
-        if domain is None or not domain.introduced:
+        domain = self.domains.introduced(domid)
+        if domain is None:
             raise ENOENT(f"domain {domid} is not introduced")
         conn = Connection(domain, privileged=domid == 0, on_output=on_output)
         self.connections[conn.id] = conn
@@ -175,16 +175,16 @@ class XenStore:
         """Answer one request (reply and any events go to the output queues)."""
         handler = self.handlers[op] if op < 23 else None
         if handler is None:
-            conn.error(req_id, tx_id, _ENOSYS)
+            conn.error(req_id, tx_id, ENOSYS.wire)
             return
-        if op in _PRIVILEGED and not conn.privileged:
-            conn.error(req_id, tx_id, _EACCES)
+        if op in PRIVILEGED_OPS and not conn.privileged:
+            conn.error(req_id, tx_id, EACCES.wire)
             return
         txn = None
         if tx_id and op not in _NOTID:
             txn = conn.transactions.get(tx_id)
             if txn is None:
-                conn.error(req_id, tx_id, _ENOENT)
+                conn.error(req_id, tx_id, ENOENT.wire)
                 return
         try:
             handler(conn, req_id, tx_id, payload, txn)
@@ -198,15 +198,19 @@ class XenStore:
         if attr == "path_max":
             self._paths.clear()
 
-    def canon(self, conn: Connection, raw: bytes) -> str:
-        """The canonical node path for ``raw`` (which may end with the NUL); EINVAL if bad."""
+    def path_arg(self, conn: Connection, raw: bytes) -> str:
+        """The canonical node path of a path argument: ``raw`` is the string and its NUL (the
+        whole payload of a one-argument request). EINVAL if malformed or not a valid path."""
         cache = self._paths.get(conn.home)
         if cache is None:
             cache = self._paths[conn.home] = {}
         path = cache.get(raw)
         if path is None:
-            text = raw[:-1] if raw.endswith(b"\0") else raw
-            path = validate(text.decode("latin-1"), conn.home, path_max=self.quotas.path_max)
+            end = len(raw) - 1
+            if end < 0 or raw.find(b"\0") != end:
+                raise EINVAL("expected one NUL-terminated path")
+            path = validate(raw[:end].decode("latin-1"), conn.home,
+                            path_max=self.quotas.path_max)
             if len(cache) >= _PATH_CACHE_MAX:
                 cache.clear()
             cache[raw] = path
@@ -214,15 +218,11 @@ class XenStore:
 
     def _ask_parents(self, view: View, conn: Connection, path: str) -> int:
         """The rights on the nearest existing ancestor (each lookup is a touch)."""
-        node = None
-        while path != "/":
-            path = parent_of(path)
-            node = view.read(path)
+        for ancestor in ancestors(path):
+            node = view.read(ancestor)
             if node is not None:
-                break
-        if node is None:
-            return 0
-        return perm_for(conn, node.perms, node.ignored)
+                return perm_for(conn, node.perms, node.ignored)
+        return 0
 
     def _refuse(self, view: View, conn: Connection, path: str, exists: bool,
                 perm: int) -> XenStoreError:
@@ -251,20 +251,16 @@ class XenStore:
         return ENOSPC("node too large", path=path)
 
     def _touch_domain(self, domid: int) -> Domain:
-        return self.domains.ensure(domid & 0xFFFFFFFF if domid < 0 else domid,
-                                   self.store.generation)
+        return self.domains.ensure(domid & 0xFFFFFFFF, self.store.generation)
 
     # =====================================================================================
     # reading
     # =====================================================================================
     def op_read(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                 txn: Transaction | None) -> None:
-        end = len(payload) - 1
-        if end < 0 or payload.find(b"\0") != end:
-            raise EINVAL("READ takes one argument")
-        path = self.canon(conn, payload)
+        path = self.path_arg(conn, payload)
         view = txn or self.glob
-        node = view.read(path)
+        node = view.read(path)  # get_node(), inlined: the hottest request
         if node is None or not (conn.privileged
                                 or perm_for(conn, node.perms, node.ignored) & READ):
             raise self._refuse(view, conn, path, node is not None, READ)
@@ -272,9 +268,7 @@ class XenStore:
 
     def op_directory(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                      txn: Transaction | None) -> None:
-        if onearg(payload) is None:
-            raise EINVAL("DIRECTORY takes one argument")
-        node = self.get_node(txn or self.glob, conn, self.canon(conn, payload), READ)
+        node = self.get_node(txn or self.glob, conn, self.path_arg(conn, payload), READ)
         conn.reply(Op.DIRECTORY, req_id, tx_id, node.child_blob())
 
     def op_directory_part(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
@@ -283,7 +277,8 @@ class XenStore:
         if payload.count(b"\0") != 2:
             raise EINVAL("DIRECTORY_PART takes a path and an offset")
         raw_path, raw_offset, _ = payload.split(b"\0")
-        node = self.get_node(txn or self.glob, conn, self.canon(conn, raw_path), READ)
+        node = self.get_node(txn or self.glob, conn, self.path_arg(conn, raw_path + b"\0"),
+                             READ)
         offset = atou(raw_offset)
         gen = str(node.generation).encode() + b"\0"
         children = node.child_blob()
@@ -291,7 +286,7 @@ class XenStore:
         if offset >= total:
             conn.reply(Op.DIRECTORY_PART, req_id, tx_id, gen + b"\0")
             return
-        maxlen = 4096 - len(gen) - 1
+        maxlen = PAYLOAD_MAX - len(gen) - 1
         length = 0
         pos = offset
         while True:
@@ -309,10 +304,9 @@ class XenStore:
 
     def op_get_perms(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                      txn: Transaction | None) -> None:
-        if onearg(payload) is None:
-            raise EINVAL("GET_PERMS takes one argument")
-        node = self.get_node(txn or self.glob, conn, self.canon(conn, payload), READ)
-        conn.reply(Op.GET_PERMS, req_id, tx_id, perms_payload(node.perms))
+        node = self.get_node(txn or self.glob, conn, self.path_arg(conn, payload), READ)
+        conn.reply(Op.GET_PERMS, req_id, tx_id,
+                   acl_payload(node.perms, entry_max=GET_PERMS_ENTRY_MAX))
 
     # =====================================================================================
     # writing
@@ -322,57 +316,50 @@ class XenStore:
         cut = payload.find(b"\0")
         if cut < 0:
             raise EINVAL("WRITE needs a path and a NUL")
-        path = self.canon(conn, payload[:cut])
+        path = self.path_arg(conn, payload[:cut + 1])
         value = payload[cut + 1:]
         view = txn or self.glob
         node = view.read(path)
-        if node is not None:
+        if node is None:
+            self._create(view, conn, path, value)
+        else:
             if not conn.privileged:
                 if not perm_for(conn, node.perms, node.ignored) & WRITE:
                     raise self._refuse(view, conn, path, True, WRITE)
-                if (RECORD_HEADER + PERM_SIZE * len(node.perms) + len(value) + node.childlen
+                if (record_size(len(node.perms), len(value), node.childlen)
                         >= self.quotas.node_size):
                     raise self._too_big(view, path)
             node.value = value
             node.generation = self.store.bump()
             view.store_node(path, node)
             view.fire(path, False, node)
-        else:
-            if not conn.privileged or view.in_transaction:
-                refusal = self._refuse(view, conn, path, False, WRITE)
-                if not isinstance(refusal, ENOENT):
-                    raise refusal
-            leaf, parent = self._create(view, conn, path, value)
-            view.fire(path, False, leaf, None, parent)
         conn.reply(Op.WRITE, req_id, tx_id, OK)
 
     def op_mkdir(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                  txn: Transaction | None) -> None:
-        if onearg(payload) is None:
-            raise EINVAL("MKDIR takes one argument")
-        path = self.canon(conn, payload)
+        path = self.path_arg(conn, payload)
         view = txn or self.glob
         node = view.read(path)
-        if node is not None:
-            if not (conn.privileged or perm_for(conn, node.perms, node.ignored) & WRITE):
-                raise self._refuse(view, conn, path, True, WRITE)
-        else:
-            if not conn.privileged or view.in_transaction:
-                refusal = self._refuse(view, conn, path, False, WRITE)
-                if not isinstance(refusal, ENOENT):
-                    raise refusal
-            leaf, parent = self._create(view, conn, path, b"")
-            view.fire(path, False, leaf, None, parent)
+        if node is None:
+            self._create(view, conn, path, b"")
+        elif not (conn.privileged or perm_for(conn, node.perms, node.ignored) & WRITE):
+            raise self._refuse(view, conn, path, True, WRITE)
         conn.reply(Op.MKDIR, req_id, tx_id, OK)
 
-    def _create(self, view: View, conn: Connection, path: str,
-                value: bytes) -> tuple[Node, Node]:
-        """Create ``path`` and any missing ancestors (4.17's construct_node/create_node).
+    def _create(self, view: View, conn: Connection, path: str, value: bytes) -> None:
+        """Create the missing node ``path`` and any missing ancestors (4.17's
+        construct_node/create_node), then fire its watches.
 
-        New nodes copy the parent's ACL; an unprivileged creator becomes their owner. The
-        checks and generations follow 4.17's bottom-up write order: node quota before each
-        new node, then its size; finally the existing parent, with the new child, is sized.
+        A guest needs write access to the nearest existing ancestor (§5); inside a
+        transaction that lookup is made for dom0 too (its reads are touches). New nodes copy
+        the parent's ACL; an unprivileged creator becomes their owner. The checks and
+        generations follow 4.17's bottom-up write order: node quota before each new node,
+        then its size; finally the existing parent, with the new child, is sized.
         """
+        if not conn.privileged or view.in_transaction:
+            refusal = self._refuse(view, conn, path, False, WRITE)
+            if not isinstance(refusal, ENOENT):
+                raise refusal
         store = self.store
         names = [path]
         top_parent_path = parent_of(path)
@@ -393,10 +380,11 @@ class XenStore:
             quotas = self.quotas
             count = store.owned_by(conn.domid)
             deferred = view.in_transaction
-            base = RECORD_HEADER + PERM_SIZE * len(perms)
+            base = record_size(len(perms), 0, 0)
             for level in range(len(names)):
                 if (count if deferred else count + level) >= quotas.nodes:
                     raise ENOSPC("node quota exceeded", path=path)
+                # the new leaf holds the value; each new ancestor, one child name
                 extra = len(value) if level == 0 else len(basename(names[level - 1])) + 1
                 if base + extra >= quotas.node_size:
                     raise self._too_big(view, path)
@@ -420,13 +408,12 @@ class XenStore:
         owner = perms[0].domid
         self._touch_domain(owner)
         view.account(owner, len(names))
-        return new_nodes[0], new_nodes[1] if len(names) > 1 else top_parent
+        parent = new_nodes[1] if len(names) > 1 else top_parent
+        view.fire(path, False, new_nodes[0], None, parent)
 
     def op_rm(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
               txn: Transaction | None) -> None:
-        if onearg(payload) is None:
-            raise EINVAL("RM takes one argument")
-        path = self.canon(conn, payload)
+        path = self.path_arg(conn, payload)
         view = txn or self.glob
         try:
             node = self.get_node(view, conn, path, WRITE)
@@ -479,15 +466,13 @@ class XenStore:
 
     def op_set_perms(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                      txn: Transaction | None) -> None:
-        count = payload.count(b"\0")
-        if count < 2:
+        args = split_args(payload)
+        if len(args) < 2:
             raise EINVAL("SET_PERMS needs a path and at least one permission")
-        num = count - 1
-        if not conn.privileged and num > self.quotas.permissions:
+        raw_path, *entries = args
+        if not conn.privileged and len(entries) > self.quotas.permissions:
             raise ENOSPC("too many permissions")
-        parts = payload.split(b"\0")
-        raw_path = parts[0]
-        perms = tuple(Perm.parse(text) for text in parts[1:1 + num])
+        perms = parse_acl(entries)
         for entry in perms:
             self._touch_domain(entry.domid)
         if not self.domains.exists(perms[0].domid & 0xFFFFFFFF):
@@ -496,19 +481,20 @@ class XenStore:
             self._set_special_perms(conn, raw_path.decode("latin-1"), perms)
             conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
             return
-        path = self.canon(conn, raw_path)
+        path = self.path_arg(conn, raw_path + b"\0")
         view = txn or self.glob
         node = self.get_node(view, conn, path, WRITE | OWNER)
+        owner = perms[0].domid
         if not conn.privileged:
-            if perms[0].domid != node.perms[0].domid:
+            if owner != node.owner:
                 raise EPERM("only a privileged domain may change the owner", path=path)
-            if (RECORD_HEADER + PERM_SIZE * len(perms) + len(node.value) + node.childlen
+            if (record_size(len(perms), len(node.value), node.childlen)
                     >= self.quotas.node_size):
                 raise self._too_big(view, path)
         old = (node.perms, node.ignored)
-        if perms[0].domid != node.perms[0].domid:
-            view.account(node.perms[0].domid, -1)
-            view.account(perms[0].domid, 1)
+        if owner != node.owner:
+            view.account(node.owner, -1)
+            view.account(owner, 1)
         node.perms = perms
         node.ignored = None
         node.generation = self.store.bump()
@@ -530,18 +516,19 @@ class XenStore:
     # =====================================================================================
     def op_watch(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                  txn: Transaction | None) -> None:
-        args = strings(payload)
+        args = split_args(payload)
         if len(args) != 2:
             raise EINVAL("WATCH takes a path and a token")
         raw_path, token = args
         text = raw_path.decode("latin-1")
-        if text.startswith("@"):
+        special = is_special(text)
+        if special:
             if len(text) > REL_PATH_MAX:
                 raise EINVAL("watch path too long")
             path, strip = text, 0
         else:
             path = validate(text, conn.home, path_max=self.quotas.path_max)
-            strip = 0 if text.startswith("/") else len(conn.home)
+            strip = 0 if text.startswith("/") else len(conn.home) + 1
         key = (path, token)
         if key in conn.watches:
             raise EEXIST(path=path)
@@ -553,11 +540,11 @@ class XenStore:
         if not conn.privileged:
             domain.watch_count += 1
         conn.reply(Op.WATCH, req_id, tx_id, OK)
-        conn.event(watch.payload(path), special=path.startswith("@"))
+        conn.event(watch.payload(path), special=special)
 
     def op_unwatch(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                    txn: Transaction | None) -> None:
-        args = strings(payload)
+        args = split_args(payload)
         if len(args) != 2:
             raise EINVAL("UNWATCH takes a path and a token")
         path = canonicalize(args[0].decode("latin-1"), conn.home)
@@ -657,7 +644,7 @@ class XenStore:
 
     def op_introduce(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                      txn: Transaction | None) -> None:
-        args = strings(payload)
+        args = split_args(payload)
         if len(args) < 3:
             raise EINVAL("INTRODUCE takes domid, gfn and port")
         domid = atou(args[0])
@@ -708,7 +695,7 @@ class XenStore:
 
     def op_set_target(self, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                       txn: Transaction | None) -> None:
-        args = strings(payload)
+        args = split_args(payload)
         if len(args) < 2:
             raise EINVAL("SET_TARGET takes domid and target domid")
         domain = self._connected_domain(atou(args[0]))
@@ -725,9 +712,7 @@ class XenStore:
         for other in self.domains.table.values():
             if domid in other.held_by:
                 other.held_by = [d for d in other.held_by if d != domid]
-        for member in list(domain.connections):
-            self.disconnect(member)
-        self.transport.close_domain(domid)
+        self._close_connections(domain)
         if self.keep_orphans:
             self._chown_orphans(domid)
         else:
@@ -738,6 +723,11 @@ class XenStore:
         self._ignore_domid(domid)
         log.info("domain destroyed", domid=domid)
         self.hub.fire_special(RELEASE_DOMAIN)
+
+    def _close_connections(self, domain: Domain) -> None:
+        for member in list(domain.connections):
+            self.disconnect(member)
+        self.transport.close_domain(domain.domid)
 
     def _remove_owned(self, domid: int) -> None:
         """Pre-order walk from /; each subtree whose root the domain owns is removed."""
@@ -793,9 +783,7 @@ class XenStore:
                 # 4.17 keeps a referenced connection (and so the domain) alive, but cut off
                 # from the guest: no events, nothing deleted; RELEASE etc. answer EINVAL.
                 domain.detached = True
-                for member in list(domain.connections):
-                    self.disconnect(member)
-                self.transport.close_domain(domid)
+                self._close_connections(domain)
             elif not domain.detached:
                 self.destroy_domain(domain)
         elif state in ("shutdown", "crashed") and not domain.shutdown:
@@ -809,16 +797,8 @@ class XenStore:
                    txn: Transaction | None) -> None:
         if b"\0" not in payload:
             raise EINVAL("CONTROL needs a command")
-        if self.control_handler is None:
-            raise EINVAL("no control commands")
-        reply = self.control_handler(self, conn, strings(payload))
+        reply = handle_control(self, conn, split_args(payload))
         conn.reply(Op.CONTROL, req_id, tx_id, reply)
-
-
-def perms_payload(acl: ACL) -> bytes:
-    """GET_PERMS' reply: 4.17 prints each entry into a 12-byte buffer, so an entry longer
-    than 11 characters (``r-2147483648``) loses its tail."""
-    return b"".join(str(p).encode()[:11] + b"\0" for p in acl)
 
 
 def _without_domid(acl: ACL, domid: int) -> ACL:

@@ -1,25 +1,13 @@
-"""The C string handling 4.17 applies to request payloads: ``atoi``, NUL counting, onearg."""
+"""The C string handling 4.17 applies to request payloads: ``atoi`` and onearg."""
 
 from __future__ import annotations
 
-import re
-
-_STRTOL10 = re.compile(rb"[ \t\n\v\f\r]*([+-]?)([0-9]*)")
-_LONG_MAX = 2**63 - 1
+from ..protocol.cnum import int32, strtol
 
 
 def atoi(text: bytes) -> int:
     """C's ``atoi`` on glibc/x86-64: ``(int)strtol(text, NULL, 10)`` (signed 32 bits)."""
-    match = _STRTOL10.match(text)
-    assert match is not None
-    sign, digits = match.groups()
-    if not digits:
-        return 0
-    value = min(int(digits), _LONG_MAX + (1 if sign == b"-" else 0))
-    if sign == b"-":
-        value = -value
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
+    return int32(strtol(text.decode("latin-1"))[0])
 
 
 def atou(text: bytes) -> int:
@@ -33,10 +21,3 @@ def onearg(payload: bytes) -> bytes | None:
     if end >= 0 and payload.find(b"\0") == end:
         return payload[:end]
     return None
-
-
-def strings(payload: bytes) -> list[bytes]:
-    """The NUL-terminated strings of a payload (``get_strings``); trailing bytes dropped."""
-    parts = payload.split(b"\0")
-    parts.pop()
-    return parts

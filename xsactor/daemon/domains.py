@@ -6,8 +6,8 @@ record for accounting). Its ``generation`` is the store's generation when the re
 made: ACL entries naming a domain whose record vanished (release, death) are flagged ignored
 on every node, so they grant nothing even if the domid comes back.
 
-The hypervisor is simulated: :meth:`Domains.hypervisor_state` is what ``xc_domain_getinfo``
-would answer (``running``, ``shutdown``, ``crashed``, ``dying`` or ``gone``).
+The hypervisor is simulated: :attr:`Domains.states` holds what ``xc_domain_getinfo`` would
+answer (``running``, ``shutdown``, ``crashed``, ``dying`` or ``gone``; running if unset).
 """
 
 from __future__ import annotations
@@ -40,10 +40,6 @@ class Domain:
     transaction_count: int = 0
     connections: list[Connection] = field(default_factory=list)
 
-    @property
-    def privileged(self) -> bool:
-        return self.domid == 0
-
 
 class Domains:
     """The domain records, keyed by domid."""
@@ -51,10 +47,6 @@ class Domains:
     def __init__(self) -> None:
         self.table: dict[int, Domain] = {0: Domain(0, introduced=True)}
         self.states: dict[int, str] = {}
-
-    @property
-    def dom0(self) -> Domain:
-        return self.table[0]
 
     def get(self, domid: int) -> Domain | None:
         return self.table.get(domid)
@@ -75,9 +67,6 @@ class Domains:
 
     def remove(self, domid: int) -> Domain | None:
         return self.table.pop(domid, None)
-
-    def hypervisor_state(self, domid: int) -> str:
-        return self.states.get(domid, "running")
 
     def exists(self, domid: int) -> bool:
         """Whether the (simulated) hypervisor knows the domain."""

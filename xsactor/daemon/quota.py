@@ -7,7 +7,8 @@ text as the C daemon.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..protocol.errors import EINVAL
 from ..protocol.ops import REL_PATH_MAX
@@ -43,7 +44,8 @@ class Quotas:
     path_max: int = REL_PATH_MAX
     permissions: int = 5
     memory_soft: int = 2 * 1024 * 1024
-    listeners: list = field(default_factory=list, repr=False, compare=False)
+    listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False,
+                                                  compare=False)
 
     def set(self, name: str, value: int, *, soft: bool = False) -> None:
         """Set a quota by its wire name; EINVAL for an unknown name or a value below 1."""
@@ -64,9 +66,6 @@ class Quotas:
         for wire, attr, descr in SOFT_QUOTAS if soft else HARD_QUOTAS:
             lines.append(f"{wire:<17s}: {getattr(self, attr):8d} {descr}\n")
         return "".join(lines)
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "listeners"}
 
 
 def parse_assignment(text: str) -> tuple[str, int]:

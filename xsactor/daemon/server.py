@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Sequence
 from typing import Any
 
 import gevent
@@ -31,16 +32,14 @@ import gevent.socket
 from gevent.server import StreamServer
 
 from ..logs import get_logger
-from ..protocol import Decoder
-from ..protocol.errors import XenStoreError, error_class
+from ..protocol.errors import XenStoreError, error_from_payload
 from ..protocol.ops import Op
-from ..protocol.packets import join_args
-from ..protocol.perms import acl_payload
+from ..protocol.packets import Decoder, Packet
+from ..protocol.perms import Perm, format_acl
 from .config import DaemonConfig
 from .connection import Connection
-from .control import handle_control
 from .core import XenStore
-from .toolstack import Entry, GuestSpec, dom0_entries, guest_entries
+from .toolstack import GuestSpec, apply_entries, dom0_entries, guest_entries
 
 log = get_logger(__name__)
 
@@ -147,8 +146,6 @@ class SocketConnection:
         except OSError as exc:
             if not self.closed:
                 self.log.debug("connection error", error=str(exc))
-        except gevent.GreenletExit:
-            raise
         except Exception:
             self.log.exception("internal error, closing the connection")
         finally:
@@ -176,18 +173,48 @@ class SocketConnection:
             self.sock.close()
 
 
+class Toolstack:
+    """The daemon's own dom0 connection, in-process, as the toolstack uses it (a
+    :class:`~.toolstack.TreeWriter`): each request is answered at once; an error raises."""
+
+    def __init__(self, xs: XenStore) -> None:
+        self.xs = xs
+        self.conn = xs.connect(0)
+
+    def call(self, packet: Packet) -> bytes:
+        """One request; its reply's payload, or the typed error."""
+        xs = self.xs
+        xs.process(self.conn, packet.op, packet.req_id, packet.tx_id, packet.payload)
+        xs.flush()
+        reply = Decoder().feed(self.conn.take_output())[-1]  # the reply comes after any event
+        if reply.is_error:
+            raise error_from_payload(reply.payload, path=packet.args[0].decode("latin-1"))
+        return reply.payload
+
+    def mkdir(self, path: str) -> bytes:
+        return self.call(Packet.request(Op.MKDIR, path))
+
+    def write(self, path: str, value: bytes) -> bytes:
+        return self.call(Packet.write(path, value))
+
+    def set_perms(self, path: str, perms: Sequence[Perm]) -> bytes:
+        return self.call(Packet.request(Op.SET_PERMS, path, *format_acl(perms)))
+
+    def introduce(self, domid: int, gfn: int, port: int) -> bytes:
+        return self.call(Packet.request(Op.INTRODUCE, domid, gfn, port))
+
+
 class Daemon:
     """An embedded xenstored: ``start()`` (non-blocking), ``serve_forever()``, ``stop()``."""
 
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self.xs = XenStore(config.quotas, keep_orphans=config.keep_orphans, transport=self)
-        self.xs.control_handler = handle_control
         self._servers: dict[int, StreamServer] = {}
         self._server_paths: dict[int, str] = {}
         self._guest_paths: dict[int, str] = {}
         self._sockets: dict[int, set[SocketConnection]] = {}
-        self._toolstack: Connection | None = None
+        self._toolstack: Toolstack | None = None
         self._started = False
         self._stopped = gevent.event.Event()
         self.log = log.bind(socket=config.socket_path)
@@ -203,8 +230,8 @@ class Daemon:
             return self
         self._started = True
         self._stopped.clear()
-        self._toolstack = self.xs.connect(0)
-        self._apply(dom0_entries())
+        self._toolstack = Toolstack(self.xs)
+        apply_entries(self._toolstack, dom0_entries())
         self._serve(0, self.config.socket_path)
         for domid, path in self.config.guests.items():
             self.add_guest(GuestSpec(domid), path)
@@ -238,39 +265,20 @@ class Daemon:
     # -- guests and the hypervisor -----------------------------------------------------------
     def add_guest(self, spec: GuestSpec | int, socket_path: str | None = None) -> str:
         """Build the guest's tree as xl does, INTRODUCE it, return the socket serving it."""
+        toolstack = self._toolstack
+        assert toolstack is not None, "start() first"
         if isinstance(spec, int):
             spec = GuestSpec(spec)
         path = socket_path or self.config.guest_socket(spec.domid)
-        self._apply(guest_entries(spec))
+        apply_entries(toolstack, guest_entries(spec))
         self._guest_paths[spec.domid] = path
-        self._call(Op.INTRODUCE, join_args(spec.domid, spec.store_gfn, spec.store_port))
+        toolstack.introduce(spec.domid, spec.store_gfn, spec.store_port)
         return self._server_paths.get(spec.domid, path)
 
     def set_domain_state(self, domid: int, state: str) -> None:
         """Simulate the hypervisor (see ``CONTROL hypervisor``)."""
         self.xs.set_domain_state(domid, state)
         self.xs.flush()
-
-    def _call(self, op: int, payload: bytes) -> bytes:
-        """One request as dom0, in-process; raises the typed error."""
-        conn = self._toolstack
-        assert conn is not None, "start() first"
-        self.xs.process(conn, op, 0, 0, payload)
-        self.xs.flush()
-        packets = Decoder(max_payload=1 << 20).feed(conn.take_output())
-        reply = [p for p in packets if p.op != Op.WATCH_EVENT][-1]
-        if reply.op == Op.ERROR:
-            raise error_class(reply.payload)(path=payload.split(b"\0")[0].decode("latin-1"))
-        return reply.payload
-
-    def _apply(self, entries: list[Entry]) -> None:
-        for entry in entries:
-            if entry.value is None:
-                self._call(Op.MKDIR, join_args(entry.path))
-            else:
-                self._call(Op.WRITE, entry.path.encode() + b"\0" + entry.value)
-            if entry.acl is not None:
-                self._call(Op.SET_PERMS, entry.path.encode() + b"\0" + acl_payload(entry.acl))
 
     # -- Transport (called by the engine) ------------------------------------------------------
     def open_domain(self, domid: int) -> None:

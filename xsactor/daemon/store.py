@@ -20,6 +20,12 @@ NO_GENERATION = -1
 RECORD_HEADER = 24
 PERM_SIZE = 8
 
+
+def record_size(nperms: int, datalen: int, childlen: int) -> int:
+    """The stored size of a node record (what the node-size quota measures)."""
+    return RECORD_HEADER + PERM_SIZE * nperms + datalen + childlen
+
+
 ROOT_ACL: ACL = (Perm(Access.NONE, 0),)
 
 
@@ -60,7 +66,7 @@ class Node:
 
     def size(self, *, extra_child: str | None = None) -> int:
         """The stored record size (optionally as if ``extra_child`` were added)."""
-        size = RECORD_HEADER + PERM_SIZE * len(self.perms) + len(self.value) + self.childlen
+        size = record_size(len(self.perms), len(self.value), self.childlen)
         if extra_child is not None:
             size += len(extra_child) + 1
         return size
@@ -111,9 +117,6 @@ class Store:
         TRANSACTION_START)."""
         self.generation += 1
         return self.generation
-
-    def get(self, path: str) -> Node | None:
-        return self.nodes.get(path)
 
     def account(self, domid: int, delta: int) -> None:
         count = self.owned.get(domid, 0) + delta

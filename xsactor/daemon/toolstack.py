@@ -1,14 +1,16 @@
 """What Xen's toolstack writes into XenStore, as data: dom0's boot entries and xl's guest layout.
 
-Pure (no I/O). The embedded daemon applies these entries to its own store; the reference
-harness sends the same entries to the C xenstored over a dom0 connection, so both daemons
-start from one tree. The layout follows xen-init-dom0 and libxl (``libxl__domain_make`` and
-``libxl__build_post``) for a PV guest with one vcpu.
+Pure (no I/O). :func:`apply_entries` plays the entries through any dom0 connection: the
+embedded daemon applies them to its own store, the reference harness sends them to the C
+xenstored, so both daemons start from one tree. The layout follows xen-init-dom0 and libxl
+(``libxl__domain_make`` and ``libxl__build_post``) for a PV guest with one vcpu.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..protocol.paths import home_path
 from ..protocol.perms import ACL, Access, Perm
@@ -128,3 +130,24 @@ def guest_entries(spec: GuestSpec) -> list[Entry]:
 
 GUEST_OWNED_NODES = 11
 """Nodes a fresh guest owns (they count against its node quota)."""
+
+
+class TreeWriter(Protocol):
+    """A dom0 connection as :func:`apply_entries` uses it; a failed request raises."""
+
+    def mkdir(self, path: str, /) -> object: ...
+
+    def write(self, path: str, value: bytes, /) -> object: ...
+
+    def set_perms(self, path: str, perms: Sequence[Perm], /) -> object: ...
+
+
+def apply_entries(dom0: TreeWriter, entries: Iterable[Entry]) -> None:
+    """Create each entry (MKDIR or WRITE), then set its ACL if it has one."""
+    for entry in entries:
+        if entry.value is None:
+            dom0.mkdir(entry.path)
+        else:
+            dom0.write(entry.path, entry.value)
+        if entry.acl is not None:
+            dom0.set_perms(entry.path, entry.acl)

@@ -99,7 +99,8 @@ class Transaction:
         self.accessed[path] = record
         return record.node
 
-    def store_node(self, path: str, node: Node) -> None:
+    def store_node(self, path: str, node: Node | None) -> None:
+        """Write ``node`` (None: a delete) into the overlay."""
         record = self.accessed.get(path)
         if record is None:
             self._admit()
@@ -108,12 +109,7 @@ class Transaction:
         record.modified = True
 
     def remove_node(self, path: str) -> None:
-        record = self.accessed.get(path)
-        if record is None:
-            self._admit()
-            record = self.accessed[path] = Record(0, False, None, None)
-        record.node = None
-        record.modified = True
+        self.store_node(path, None)
 
     def account(self, domid: int, delta: int) -> None:
         self.node_delta[domid] = self.node_delta.get(domid, 0) + delta

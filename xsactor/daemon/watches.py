@@ -38,22 +38,19 @@ class Watch:
     def __init__(self, path: str, token: bytes, strip: int = 0) -> None:
         self.path = path
         self.token = token
-        self.strip = strip  # length of the home prefix to remove (relative watches)
+        # Relative watches: the length of "<home>/", which every path they match starts with.
+        self.strip = strip
 
     def payload(self, event_path: str) -> bytes:
-        if self.strip:
-            event_path = event_path[self.strip:]
-            if event_path.startswith("/"):
-                event_path = event_path[1:]
-        return event_path.encode("latin-1") + b"\0" + self.token + b"\0"
+        return event_path[self.strip:].encode("latin-1") + b"\0" + self.token + b"\0"
 
     def matches(self, path: str, exact: bool) -> bool:
+        """Exact events match the watched path only; others, it or a path below it."""
         watched = self.path
-        if exact:
+        if exact or path == watched:
             return path == watched
-        if watched == "/" or path == watched:
-            return True
-        return path.startswith(watched) and path[len(watched):len(watched) + 1] == "/"
+        # paths.is_within, inlined: called for every watch on every event
+        return watched == "/" or (path.startswith(watched) and path[len(watched)] == "/")
 
     def __repr__(self) -> str:
         return f"Watch({self.path!r}, {self.token!r})"

@@ -30,12 +30,17 @@ ERROR_NAMES: tuple[str, ...] = (
 )
 """The table of ``xsd_errors`` in 4.17, in order. Anything else travels as EINVAL."""
 
+BY_NAME: dict[str, type[XenStoreError]] = {}
+"""The class of each wire name (each registers itself below)."""
+
 
 class XenStoreError(Exception):
     """An error answered by xenstored (or refused locally with the same meaning)."""
 
     name: str = "EINVAL"
     errno: int = _errno.EINVAL
+    wire: bytes = name.encode() + b"\0"
+    """The reply payload that carries this error: the name and a NUL."""
 
     def __init__(self, message: str = "", *, path: str | None = None) -> None:
         self.path = path
@@ -44,17 +49,15 @@ class XenStoreError(Exception):
             text = f"{text}: {path!r}"
         super().__init__(text)
 
-    @property
-    def wire(self) -> bytes:
-        """The reply payload that carries this error: the name and a NUL."""
-        return self.name.encode() + b"\0"
-
     def __init_subclass__(cls, **kwargs: object) -> None:
-        """A class named after an errno (``ENOENT``) travels as that name."""
+        """A class named after an errno (``ENOENT``) travels as that name; the first one
+        defined is the class of that name."""
         super().__init_subclass__(**kwargs)
         if cls.__name__ in ERROR_NAMES:
             cls.name = cls.__name__
             cls.errno = getattr(_errno, cls.__name__)
+            BY_NAME.setdefault(cls.name, cls)
+        cls.wire = cls.name.encode() + b"\0"
 
 
 # The classes that are also OSErrors ignore mypy's objection: OSError types ``errno`` as
@@ -123,13 +126,6 @@ class E2BIG(XenStoreError):
 
 class EPERM(XenStoreError, PermissionError):  # type: ignore[misc]
     """Not permitted: an unprivileged caller changing a node's owner."""
-
-
-BY_NAME: dict[str, type[XenStoreError]] = {
-    cls.name: cls
-    for cls in (EINVAL, EACCES, EEXIST, EISDIR, ENOENT, ENOMEM, ENOSPC, EIO, ENOTEMPTY,
-                ENOSYS, EROFS, EBUSY, EAGAIN, EISCONN, E2BIG, EPERM)
-}
 
 
 def error_class(name: str | bytes) -> type[XenStoreError]:

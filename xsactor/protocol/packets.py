@@ -6,7 +6,6 @@ objects back; call :meth:`Packet.encode` and write the bytes yourself (as h11 do
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import ProtocolError
@@ -81,11 +80,6 @@ class Packet:
                 f"payload={self.payload[:64]!r}{'...' if len(self.payload) > 64 else ''})")
 
 
-def encode_many(packets: Iterable[Packet]) -> bytes:
-    """Several packets as one buffer (for a single write on a socket)."""
-    return b"".join(p.encode() for p in packets)
-
-
 class Decoder:
     """Incremental decoder: feed bytes as they arrive, take whole packets out.
 
@@ -107,15 +101,17 @@ class Decoder:
         """Bytes received but not yet part of a whole packet."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[Packet]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Packet]:
         """Add received bytes; return every packet now complete, in order."""
         return [Packet(*frame) for frame in self.frames(data)]
 
-    def frames(self, data: bytes) -> list[tuple[int, int, int, bytes]]:
+    def frames(self, data: bytes | bytearray | memoryview) -> list[tuple[int, int, int, bytes]]:
         """As :meth:`feed`, but each message as a plain ``(op, req_id, tx_id, payload)``
         tuple: the cheaper form for a hot loop such as the daemon's."""
         if self.error is not None:
             raise self.error
+        if not isinstance(data, bytes):
+            data = bytes(data)  # a bytearray or memoryview: copied once, payloads are bytes
         buf = self._buf
         if buf:
             buf += data
@@ -136,7 +132,7 @@ class Decoder:
             stop = pos + HEADER_SIZE + length
             if stop > end:
                 break
-            out.append((op, req_id, tx_id, bytes(buf[pos + HEADER_SIZE:stop])))
+            out.append((op, req_id, tx_id, buf[pos + HEADER_SIZE:stop]))
             pos = stop
         self._buf = buf[pos:] if pos else buf
         return out

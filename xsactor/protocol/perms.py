@@ -8,10 +8,10 @@ an entry of its own. Parsing follows ``xs_strings_to_perms`` (``strtol`` with ba
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .cnum import int32, strtol
 from .errors import EINVAL
 
 
@@ -24,28 +24,6 @@ class Access(enum.IntFlag):
 
 _LETTER_TO_ACCESS = {"n": Access.NONE, "r": Access.READ, "w": Access.WRITE, "b": Access.BOTH}
 _ACCESS_TO_LETTER = {v: k for k, v in _LETTER_TO_ACCESS.items()}
-
-_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-_LONG_MAX = 2**63 - 1
-
-
-def _strtol_whole(text: str) -> int | None:
-    """``strtol(text, &end, 0)`` when it consumes all of ``text``; None otherwise."""
-    match = _STRTOL.match(text)
-    if match is None or match.end() != len(text):
-        return None
-    sign, digits = match.groups()
-    value = int(digits, 0) if not digits.startswith("0") or len(digits) == 1 or digits[1] in "xX" \
-        else int(digits, 8)
-    value = min(value, _LONG_MAX + (1 if sign == "-" else 0))  # strtol saturates
-    return -value if sign == "-" else value
-
-
-def _as_domid(value: int) -> int:
-    """Truncate to the unsigned 32-bit id xenstored stores, seen as signed (as it prints)."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
 
 @dataclass(frozen=True, slots=True)
 class Perm:
@@ -60,10 +38,12 @@ class Perm:
         if isinstance(text, bytes):
             text = text.decode("latin-1")
         access = _LETTER_TO_ACCESS.get(text[:1])
-        number = _strtol_whole(text[1:]) if access is not None and len(text) > 1 else None
-        if access is None or number is None:
+        domid = text[1:]
+        number, end = strtol(domid, 0)
+        if access is None or not domid or end != len(domid):
             raise EINVAL(f"invalid permission {text!r} (want r/w/b/n and a domid, e.g. 'r5')")
-        return cls(access, _as_domid(number))
+        # xenstored keeps the unsigned 32-bit id and prints it as a signed int.
+        return cls(access, int32(number))
 
     @property
     def letter(self) -> str:
@@ -96,6 +76,7 @@ def format_acl(acl: Sequence[Perm]) -> list[str]:
     return [str(p) for p in acl]
 
 
-def acl_payload(acl: Sequence[Perm]) -> bytes:
-    """The wire form: each entry followed by NUL."""
-    return b"".join(str(p).encode() + b"\0" for p in acl)
+def acl_payload(acl: Sequence[Perm], *, entry_max: int | None = None) -> bytes:
+    """The wire form: each entry followed by NUL; ``entry_max`` cuts longer entries to that
+    many characters (as xenstored's GET_PERMS reply does)."""
+    return b"".join(str(p).encode()[:entry_max] + b"\0" for p in acl)
