@@ -1,12 +1,14 @@
 """The ``xsactor`` command line.
 
-``xsactor serve`` runs the embedded xenstored. Each subcommand is a function registered in
-:data:`COMMANDS` with the parser builder that declares its options, so client subcommands
-(``read``, ``write``, ``ls`` ...) can be added next to it::
+``xsactor serve`` runs the embedded xenstored, ``xsactor demo`` the demo; the client commands
+(``read``, ``write``, ``ls``, ``watch`` ...) work in the spirit of xenstore-utils. Each
+subcommand is registered in :data:`COMMANDS` with the parser builder that declares its
+options. A client command is a ``run_*(client, args)`` function wrapped by
+:func:`_with_client` (which opens the :class:`~xsactor.bus.client.Client` and turns errors
+into exit status 1), its options declared by :func:`_client_command`::
 
-    def add_read_arguments(parser): ...
-    def cmd_read(args) -> int: ...
-    COMMANDS["read"] = Command(cmd_read, add_read_arguments, "read a node")
+    def run_read(client, args) -> int: ...
+    COMMANDS["read"] = Command(_with_client(run_read), _client_command(PATHS), "print values")
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import structlog
+from typing import TYPE_CHECKING, Any
 
 from .logs import LEVELS as LOG_LEVELS
 from .logs import configure as configure_logging
+from .logs import get_logger
+
+if TYPE_CHECKING:
+    from .bus.client import Client
 
 
 @dataclass(frozen=True)
@@ -33,13 +37,17 @@ class Command:
 
 # -- serve -------------------------------------------------------------------------------------
 def _guest_arg(text: str) -> tuple[int, str | None]:
+    from .daemon.toolstack import GuestSpec
+
     domid, sep, path = text.partition("=")
     try:
         number = int(domid)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--guest wants N or N=PATH, not {text!r}") from None
-    if not 0 < number < 0x7FF0:
-        raise argparse.ArgumentTypeError(f"guest domid must be in 1..32751, not {number}")
+    try:
+        GuestSpec(number)  # the domid range a guest may have
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return number, (path or None) if sep else None
 
 
@@ -100,7 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .daemon.server import Daemon
     from .protocol.errors import XenStoreError
 
-    log = structlog.get_logger("xsactor.cli")
+    log = get_logger(__name__)
     quotas = Quotas()
     try:
         for name in ("nodes", "watches", "transactions", "node_size", "permissions",
@@ -154,7 +162,7 @@ def _client_command(*positionals: tuple[str, dict[str, Any]],
     return add_arguments
 
 
-def _with_client(run: Callable[[Any, argparse.Namespace], int]
+def _with_client(run: Callable[[Client, argparse.Namespace], int]
                  ) -> Callable[[argparse.Namespace], int]:
     """Open the client, run, turn XenStore errors into a message and exit status 1."""
     def wrapped(args: argparse.Namespace) -> int:
@@ -178,13 +186,13 @@ def _shown(value: bytes) -> str:
                    {34: '\\"', 92: "\\\\"}.get(b, f"\\x{b:02x}") for b in value)
 
 
-def run_read(client: Any, args: argparse.Namespace) -> int:
+def run_read(client: Client, args: argparse.Namespace) -> int:
     for path in args.paths:
         sys.stdout.buffer.write(client.read(path) + b"\n")
     return 0
 
 
-def run_write(client: Any, args: argparse.Namespace) -> int:
+def run_write(client: Client, args: argparse.Namespace) -> int:
     pairs = args.pairs
     if len(pairs) % 2:
         print("xsactor write: wants PATH VALUE pairs", file=sys.stderr)
@@ -194,29 +202,29 @@ def run_write(client: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_exists(client: Any, args: argparse.Namespace) -> int:
+def run_exists(client: Client, args: argparse.Namespace) -> int:
     return 0 if all(client.exists(path) for path in args.paths) else 1
 
 
-def run_rm(client: Any, args: argparse.Namespace) -> int:
+def run_rm(client: Client, args: argparse.Namespace) -> int:
     for path in args.paths:
         client.delete(path)
     return 0
 
 
-def run_mkdir(client: Any, args: argparse.Namespace) -> int:
+def run_mkdir(client: Client, args: argparse.Namespace) -> int:
     for path in args.paths:
         client.mkdir(path)
     return 0
 
 
-def run_list(client: Any, args: argparse.Namespace) -> int:
+def run_list(client: Client, args: argparse.Namespace) -> int:
     for name in client.list(args.path):
         print(name)
     return 0
 
 
-def run_ls(client: Any, args: argparse.Namespace) -> int:
+def run_ls(client: Client, args: argparse.Namespace) -> int:
     from .protocol.paths import canonicalize, join
 
     top = canonicalize(args.path, client.home)
@@ -245,22 +253,22 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
                         help="exit after N events (the first is the registration event)")
 
 
-def run_chmod(client: Any, args: argparse.Namespace) -> int:
+def run_chmod(client: Client, args: argparse.Namespace) -> int:
     client.set_perms(args.path, args.perms)
     return 0
 
 
-def run_getperms(client: Any, args: argparse.Namespace) -> int:
+def run_getperms(client: Client, args: argparse.Namespace) -> int:
     print(" ".join(client.get_perms(args.path)))
     return 0
 
 
-def run_domid(client: Any, args: argparse.Namespace) -> int:
+def run_domid(client: Client, args: argparse.Namespace) -> int:
     print(client.domid())
     return 0
 
 
-def run_watch(client: Any, args: argparse.Namespace) -> int:
+def run_watch(client: Client, args: argparse.Namespace) -> int:
     token = client.watch(args.path)
     seen = 0
     while args.number is None or seen < args.number:

@@ -3,7 +3,7 @@
 - ``server``: each test runs against the embedded daemon (``xsactor.daemon.server.Daemon``)
   and against the small fake in ``fakexs.py``;
 - ``fake``: the fake only, for tests that need its hooks (gate, received packets, injection);
-- ``embedded``: the embedded daemon only (domain lifecycle);
+- ``embedded``: the embedded daemon only (domain lifecycle: ``set_domain_state``);
 - ``client`` / ``guest_client``: :class:`xsactor.Client` connections (fast reconnect backoff).
 
 Tests run in the main greenlet, whose mailbox outlives a test: it is emptied around each one.
@@ -21,6 +21,8 @@ import gevent
 import pytest
 
 from xsactor import Client, mailbox_of
+from xsactor.daemon.config import DaemonConfig
+from xsactor.daemon.server import Daemon
 from xsactor.testing.util import scratch_dir
 
 from .fakexs import FakeXenStored
@@ -42,35 +44,22 @@ def until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condi
         delay = min(delay * 2, 0.02)
 
 
-class EmbeddedServer:
-    """The embedded daemon in-process, with the fake's small driver interface."""
-
-    kind = "embedded"
-
-    def __init__(self, rundir: str) -> None:
-        from xsactor.daemon.config import DaemonConfig
-        from xsactor.daemon.server import Daemon
-
-        self.daemon = Daemon(DaemonConfig(socket_path=os.path.join(rundir, "socket"),
-                                          guest_dir=os.path.join(rundir, "guests")))
-        self.socket_path = self.daemon.socket_path
-
-    def start(self) -> EmbeddedServer:
-        self.daemon.start()
-        return self
-
-    def add_guest(self, domid: int) -> str:
-        return self.daemon.add_guest(domid)
-
-    def stop(self) -> None:
-        self.daemon.stop()
+def stall_reads(fake: FakeXenStored, client: Client, count: int,
+                path: str = "/local/domain/0/name") -> list[gevent.Greenlet]:
+    """Close the fake's gate and start ``count`` greenlets reading ``path``; return them once
+    the fake has received every request (none is answered until ``fake.gate.set()``)."""
+    base = len(fake.all_received)
+    fake.gate.clear()
+    readers = [gevent.spawn(client.read, path) for _ in range(count)]
+    assert fake.wait_received(base + count)
+    return readers
 
 
-def _embedded(rundir: str) -> EmbeddedServer:
-    try:
-        return EmbeddedServer(rundir).start()
-    except ImportError as exc:  # the daemon is built by another issue
-        pytest.skip(f"embedded daemon not importable: {exc}")
+def _embedded(rundir: str) -> Daemon:
+    """The embedded daemon in-process; it has the fake's driver interface (``socket_path``,
+    ``start``, ``stop``, ``add_guest``)."""
+    return Daemon(DaemonConfig(socket_path=os.path.join(rundir, "socket"),
+                               guest_dir=os.path.join(rundir, "guests"))).start()
 
 
 @pytest.fixture
@@ -87,7 +76,7 @@ def fake(rundir: str) -> Iterator[FakeXenStored]:
 
 
 @pytest.fixture
-def embedded(rundir: str) -> Iterator[EmbeddedServer]:
+def embedded(rundir: str) -> Iterator[Daemon]:
     srv = _embedded(rundir)
     yield srv
     srv.stop()
@@ -96,7 +85,6 @@ def embedded(rundir: str) -> Iterator[EmbeddedServer]:
 @pytest.fixture(params=["embedded", "fake"])
 def server(request: pytest.FixtureRequest, rundir: str) -> Iterator[Any]:
     srv = _embedded(rundir) if request.param == "embedded" else FakeXenStored(rundir).start()
-    srv.kind = request.param
     yield srv
     srv.stop()
 

@@ -5,7 +5,7 @@ enough for the client (tree, ACLs, relative paths, watches with their first even
 transactions with per-node conflict detection, E2BIG replies, DIRECTORY_PART, guest sockets)
 and gives tests hooks the real daemons do not have:
 
-- ``received``: every packet each connection sent, in order (to prove nothing was sent);
+- ``all_received``: every packet the clients sent, in order (to prove nothing was sent);
 - ``gate``: while cleared, requests are read and counted but not answered (to prove many
   requests were in flight at once);
 - ``drop_connections()`` / ``stop()`` + ``start()``: lose every client (reconnect tests);
@@ -27,7 +27,8 @@ import gevent.socket
 from gevent.event import Event
 from gevent.queue import Queue
 
-from xsactor.daemon.toolstack import GuestSpec, dom0_entries, guest_entries
+from xsactor.daemon.access import perm_for
+from xsactor.daemon.toolstack import Entry, GuestSpec, dom0_entries, guest_entries
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.protocol.errors import (
     E2BIG,
@@ -42,6 +43,7 @@ from xsactor.protocol.errors import (
     XenStoreError,
 )
 from xsactor.protocol.ops import PAYLOAD_MAX
+from xsactor.protocol.packets import join_args
 from xsactor.protocol.paths import (
     SPECIAL_NODES,
     home_path,
@@ -51,7 +53,7 @@ from xsactor.protocol.paths import (
     relative_to,
     validate,
 )
-from xsactor.protocol.perms import Access, Perm, parse_acl
+from xsactor.protocol.perms import Access, Perm, acl_payload, parse_acl
 
 
 @dataclass
@@ -149,10 +151,10 @@ class FakeConnection:
         self.domid = domid
         self.home = home_path(domid)
         self.privileged = domid == 0
+        self.target: int | None = None  # no SET_TARGET here
         self.watches: list[tuple[str, str, bytes]] = []  # (as given, canonical, token)
         self.transactions: dict[int, Transaction] = {}
         self.next_tx = 1
-        self.received: list[Packet] = []
         self.out: Queue[bytes | None] = Queue()
         self.reader = gevent.spawn(self._read_loop)
         self.writer = gevent.spawn(self._write_loop)
@@ -186,7 +188,6 @@ class FakeConnection:
                 if not data:
                     break
                 packets = decoder.feed(data)
-                self.received.extend(packets)
                 self.server.all_received.extend(packets)
                 self.server._arrived()
                 for packet in packets:
@@ -224,25 +225,17 @@ class FakeConnection:
     def canon(self, raw: bytes) -> str:
         return validate(raw.decode("latin-1"), self.home)
 
-    def access(self, node: Node) -> Access:
-        if self.privileged or node.acl[0].domid == self.domid:
-            return Access.BOTH
-        for perm in node.acl[1:]:
-            if perm.domid == self.domid:
-                return perm.access
-        return node.acl[0].access
-
     def check(self, store: Store, path: str, need: Access) -> Node | None:
         """The node if the caller has ``need`` on it; None if missing (ENOENT/EACCES rules)."""
         node = store.nodes.get(path)
         if node is not None:
-            if not self.access(node) & need:
+            if not perm_for(self, node.acl) & need:
                 raise EACCES(path=path)
             return node
         p = path
         while p not in store.nodes:
             p = parent(p)
-        if not self.access(store.nodes[p]) & need:
+        if not perm_for(self, store.nodes[p].acl) & need:
             raise EACCES(path=path)
         return None
 
@@ -298,20 +291,12 @@ class FakeConnection:
                 raise EEXIST
             self.watches.append((given, canonical, token))
             self.send(packet.reply(b"OK\0"))
-            self.send(Packet(Op.WATCH_EVENT, 0, 0, args[0] + b"\0" + token + b"\0"))
+            self.send(Packet(Op.WATCH_EVENT, 0, 0, join_args(args[0], token)))
             raise _Replied
         if op == Op.GET_DOMAIN_PATH:
             if len(args) != 1:
                 raise EINVAL
-            return home_path(int(args[0] or 0)).encode() + b"\0"
-        if op == Op.RESET_WATCHES:
-            self.watches.clear()
-            self.transactions.clear()
-            return b"OK\0"
-        if op == Op.CONTROL:
-            if not self.privileged:
-                raise EACCES
-            return b"OK\0"
+            return join_args(home_path(int(args[0] or 0)))
         if op == Op.TRANSACTION_START:
             if packet.tx_id:
                 raise EBUSY if packet.tx_id in self.transactions else ENOENT
@@ -319,7 +304,7 @@ class FakeConnection:
             self.next_tx += 1
             store = self.server.store.snapshot()
             self.transactions[tx_id] = Transaction(store, {}, start=store.counter)
-            return b"%d\0" % tx_id
+            return join_args(tx_id)
         if op == Op.TRANSACTION_END:
             if packet.payload not in (b"T\0", b"F\0"):
                 raise EINVAL
@@ -365,9 +350,9 @@ class FakeConnection:
             node = self.check(store, path, Access.READ)
             if node is None:
                 raise ENOENT(path=path)
-            listing = b"".join(c.encode() + b"\0" for c in node.children)
+            listing = join_args(*node.children)
             if op == Op.DIRECTORY:
-                if len(listing) > self.server.max_reply:
+                if len(listing) > PAYLOAD_MAX:
                     raise E2BIG
                 return listing
             if len(args) != 2:
@@ -377,7 +362,7 @@ class FakeConnection:
             node = self.check(store, path, Access.READ)
             if node is None:
                 raise ENOENT(path=path)
-            return b"".join(str(p).encode() + b"\0" for p in node.acl)
+            return acl_payload(node.acl)
         if op == Op.MKDIR:
             node = self.check(store, path, Access.WRITE)
             if node is None:
@@ -424,10 +409,9 @@ class _Replied(Exception):
 class FakeXenStored:
     """The fake daemon: a dom0 socket and one socket per guest domain."""
 
-    def __init__(self, rundir: str, *, max_reply: int = PAYLOAD_MAX) -> None:
+    def __init__(self, rundir: str) -> None:
         self.rundir = rundir
         self.socket_path = os.path.join(rundir, "socket")
-        self.max_reply = max_reply
         self.store = Store()
         for entry in dom0_entries():
             self._apply(entry)
@@ -441,14 +425,14 @@ class FakeXenStored:
         self._listeners: list[gevent.Greenlet] = []
         self._sockets: list[gevent.socket.socket] = []
 
-    def _apply(self, entry: object) -> None:
-        path = entry.path  # type: ignore[attr-defined]
+    def _apply(self, entry: Entry) -> None:
+        path = entry.path
         if path not in self.store.nodes:
             self.store.create(path, b"", None)
-        if entry.value is not None:  # type: ignore[attr-defined]
-            self.store.nodes[path].value = entry.value  # type: ignore[attr-defined]
-        if entry.acl is not None:  # type: ignore[attr-defined]
-            self.store.nodes[path].acl = entry.acl  # type: ignore[attr-defined]
+        if entry.value is not None:
+            self.store.nodes[path].value = entry.value
+        if entry.acl is not None:
+            self.store.nodes[path].acl = entry.acl
 
     # -- lifetime ------------------------------------------------------------------------
     def start(self) -> FakeXenStored:
@@ -535,20 +519,12 @@ class FakeXenStored:
                     continue
                 if (path == canonical) if exact else is_within(path, canonical):
                     reported = path if given.startswith("/") else relative_to(path, conn.home)
-                    conn.send(Packet(Op.WATCH_EVENT, 0, 0,
-                                     reported.encode() + b"\0" + token + b"\0"))
+                    conn.send(Packet(Op.WATCH_EVENT, 0, 0, join_args(reported, token)))
 
     def fire_removal(self, removed: list[str]) -> None:
         for path in removed[:-1]:
             self.fire(path, exact=True)
         self.fire(removed[-1])
-
-    def fire_special(self, name: str) -> None:
-        for conn in list(self.connections):
-            for _given, canonical, token in conn.watches:
-                if canonical == name:
-                    conn.send(Packet(Op.WATCH_EVENT, 0, 0,
-                                     name.encode() + b"\0" + token + b"\0"))
 
     def commit(self, tx: Transaction) -> None:
         live = self.store.nodes
@@ -569,10 +545,10 @@ class FakeXenStored:
             self.fire(path)
 
     def directory_part(self, node: Node, listing: bytes, offset: int) -> bytes:
-        gen = b"%d\0" % node.gen
+        gen = join_args(node.gen)
         if offset >= len(listing):
             return gen + b"\0"
-        budget = self.max_reply - len(gen) - 1
+        budget = PAYLOAD_MAX - len(gen) - 1
         rest = listing[offset:]
         if len(rest) <= budget:
             return gen + rest + b"\0"

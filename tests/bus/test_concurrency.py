@@ -11,7 +11,7 @@ import pytest
 from xsactor import Client, RequestTimeout
 from xsactor.protocol import Op
 
-from .conftest import until
+from .conftest import stall_reads
 from .fakexs import FakeXenStored
 
 
@@ -44,14 +44,11 @@ def test_200_greenlets_interleaving_never_cross_replies(client: Client) -> None:
 def test_pipelining_many_requests_in_flight(fake: FakeXenStored, clients: Any) -> None:
     client = clients(fake.socket_path)
     client.write("/pipe/k", "v")
-    base = len(fake.all_received)
-    fake.gate.clear()  # the daemon reads requests but answers none
-    readers = [gevent.spawn(client.read, "/pipe/k") for _ in range(100)]
+    readers = stall_reads(fake, client, 100, "/pipe/k")  # the daemon reads, answers none
     # All 100 reached the daemon while none had been answered: they were in flight at once.
-    assert fake.wait_received(base + 100, timeout=10)
     assert not any(g.ready() for g in readers)
     assert len(client.conn._pending) == 100
-    req_ids = {p.req_id for p in fake.all_received[base:]}
+    req_ids = {p.req_id for p in fake.all_received[-100:]}
     assert len(req_ids) == 100  # unique req_ids
     fake.gate.set()
     gevent.joinall(readers, timeout=10, raise_error=True)
@@ -105,9 +102,7 @@ def test_outer_gevent_timeout_is_not_swallowed(fake: FakeXenStored, clients: Any
 
 def test_killed_waiter_forgets_its_request(fake: FakeXenStored, clients: Any) -> None:
     client = clients(fake.socket_path)
-    fake.gate.clear()
-    g = gevent.spawn(client.read, "/local/domain/0/name")
-    until(lambda: client.conn._pending, what="the request to be pending")
+    [g] = stall_reads(fake, client, 1)
     g.kill()
     assert client.conn._pending == {}
     fake.gate.set()

@@ -14,7 +14,7 @@ import pytest
 from xsactor import EAGAIN, BusClosed, Client, ConnectionLost, State, mailbox_of
 from xsactor.actors import Mailbox, ReceiveTimeout
 
-from .conftest import until
+from .conftest import stall_reads, until
 from .fakexs import FakeXenStored
 
 
@@ -85,10 +85,7 @@ def test_restart_under_load(server: Any, clients: Any) -> None:
 
 def test_pending_requests_fail_at_once(fake: FakeXenStored, clients: Any) -> None:
     client = clients(fake.socket_path, default_timeout=None)
-    base = len(fake.all_received)
-    fake.gate.clear()
-    waiting = [gevent.spawn(client.read, "/local/domain/0/name") for _ in range(20)]
-    assert fake.wait_received(base + 20)
+    waiting = stall_reads(fake, client, 20)
     fake.drop_connections()
     gevent.joinall(waiting, timeout=5)
     assert all(g.ready() for g in waiting)
@@ -157,9 +154,7 @@ def test_transact_succeeds_across_a_restart(server: Any, clients: Any) -> None:
 
 def test_close_fails_pending_and_later_calls(fake: FakeXenStored, clients: Any) -> None:
     client = clients(fake.socket_path)
-    fake.gate.clear()
-    waiting = gevent.spawn(client.read, "/local/domain/0/name")
-    until(lambda: client.conn._pending, what="a pending request")
+    [waiting] = stall_reads(fake, client, 1)
     client.close()
     with pytest.raises(BusClosed):
         waiting.get(timeout=5)

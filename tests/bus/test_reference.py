@@ -8,7 +8,7 @@ when ``XSACTOR_REQUIRE_REFERENCE=1``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
@@ -40,18 +40,14 @@ def reference() -> Iterator[DaemonUnderTest]:
 
 
 @pytest.fixture
-def dom0(reference: DaemonUnderTest) -> Iterator[Client]:
-    client = make_client(reference.socket_path)
-    yield client
-    client.close()
+def dom0(reference: DaemonUnderTest, clients: Callable[..., Client]) -> Client:
+    return clients(reference.socket_path)
 
 
 @pytest.fixture
-def guest(reference: DaemonUnderTest) -> Iterator[tuple[int, Client]]:
+def guest(reference: DaemonUnderTest, clients: Callable[..., Client]) -> tuple[int, Client]:
     domid = next(_domids)
-    client = make_client(reference.add_guest(domid))
-    yield domid, client
-    client.close()
+    return domid, clients(reference.add_guest(domid))
 
 
 def test_dom0_basics(dom0: Client) -> None:
@@ -90,30 +86,28 @@ def test_watches_and_special_watches(dom0: Client, reference: DaemonUnderTest) -
     assert dom0.next_event(release, timeout=5) == ("@releaseDomain", release)
 
 
-def test_transactions(dom0: Client, reference: DaemonUnderTest) -> None:
-    other = make_client(reference.socket_path)
-    try:
-        dom0.write("/reft/c", "0")
-        tid = dom0.transaction()
-        dom0.read("/reft/c", tid)
-        dom0.write("/reft/c", "1", tid)
-        other.write("/reft/c", "5")
-        with pytest.raises(EAGAIN):
-            dom0.commit(tid)
-        attempts = []
+def test_transactions(dom0: Client, reference: DaemonUnderTest,
+                      clients: Callable[..., Client]) -> None:
+    other = clients(reference.socket_path)
+    dom0.write("/reft/c", "0")
+    tid = dom0.transaction()
+    dom0.read("/reft/c", tid)
+    dom0.write("/reft/c", "1", tid)
+    other.write("/reft/c", "5")
+    with pytest.raises(EAGAIN):
+        dom0.commit(tid)
+    attempts = []
 
-        def body(t: int) -> None:
-            attempts.append(t)
-            value = dom0.read_integer("/reft/c", t)
-            if len(attempts) == 1:
-                other.write("/reft/c", str(value + 100))
-            dom0.write("/reft/c", str(value + 1), t)
+    def body(t: int) -> None:
+        attempts.append(t)
+        value = dom0.read_integer("/reft/c", t)
+        if len(attempts) == 1:
+            other.write("/reft/c", str(value + 100))
+        dom0.write("/reft/c", str(value + 1), t)
 
-        dom0.transact(body)
-        assert len(attempts) == 2
-        assert dom0.read("/reft/c") == b"106"
-    finally:
-        other.close()
+    dom0.transact(body)
+    assert len(attempts) == 2
+    assert dom0.read("/reft/c") == b"106"
 
 
 def test_directory_part(dom0: Client) -> None:

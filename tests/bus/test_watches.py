@@ -148,15 +148,14 @@ def test_watch_to_an_explicit_mailbox(client: Client) -> None:
 
 
 def test_domain_watches_fire_on_the_embedded_daemon(embedded: Any, clients: Any) -> None:
-    server = embedded
-    client = clients(server.socket_path)
+    client = clients(embedded.socket_path)
     intro = client.watch_introduce_domain()
     client.next_event(intro, timeout=5)
-    server.add_guest(9)
+    embedded.add_guest(9)
     assert client.next_event(intro, timeout=5) == ("@introduceDomain", intro)
     release = client.watch_release_domain()
     client.next_event(release, timeout=5)
-    server.daemon.set_domain_state(9, "shutdown")
+    embedded.set_domain_state(9, "shutdown")
     assert client.next_event(release, timeout=5) == ("@releaseDomain", release)
 
 

@@ -1,8 +1,8 @@
 """The XenStore API on a bus connection: read, write, watch, transactions, wait_for.
 
-Everything the client can check is checked before anything is sent: paths (with
-``paths.validate`` against the domain's home), payload sizes (4096 on the socket, 4080 on the
-device) and permission strings. Errors are the codec's typed exceptions (``ENOENT``,
+Everything the client can check is checked before anything is sent: paths (``paths.validate``;
+relative ones are sent as given, the daemon resolves them), payload sizes (4096 on the socket,
+4080 on the device) and permission strings. Errors are the codec's typed exceptions (``ENOENT``,
 ``EACCES``, ...); a lost connection raises :class:`ConnectionLost`.
 """
 
@@ -31,7 +31,7 @@ from ..protocol.errors import (
     ConnectionLost,
     XenStoreError,
 )
-from ..protocol.packets import split_args
+from ..protocol.packets import Arg, join_args, split_args, to_bytes
 from ..protocol.paths import (
     INTRODUCE_DOMAIN,
     RELEASE_DOMAIN,
@@ -41,16 +41,9 @@ from ..protocol.paths import (
     validate,
 )
 from ..protocol.perms import Perm, acl_payload, parse_acl
-from .connection import _DEFAULT, Connection, State, Watch
+from .connection import _DEFAULT, Connection, State, Watch, events_of
 from .errors import BusClosed, WaitTimeout
-from .transports import (
-    Connector,
-    Endpoint,
-    Transport,
-    choose_endpoints,
-    endpoint_for,
-    open_endpoint,
-)
+from .transports import Connector, Transport, endpoint_for, open_transport
 
 __all__ = ["Client", "TransactionId"]
 
@@ -81,18 +74,11 @@ class TransactionId(int):
         return f"TransactionId({int(self)}, generation={self.generation})"
 
 
-def _value_bytes(value: str | bytes | int) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, bool):
-        raise TypeError("write a bool as str or int explicitly")
-    if isinstance(value, int):
-        return str(value).encode()
+def _value_bytes(value: Arg | bytearray | memoryview) -> bytes:
+    """A value as the codec sends it (``to_bytes``); a bytearray or memoryview as its bytes."""
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
-    raise TypeError(f"cannot write {type(value).__name__} to XenStore (str, bytes or int)")
+    return to_bytes(value)
 
 
 def _token_bytes(token: Any) -> bytes:
@@ -104,20 +90,15 @@ def _token_bytes(token: Any) -> bytes:
     return wire
 
 
-def _is_event_for(token: Any) -> Callable[[Any], bool]:
-    def match(message: Any) -> bool:
-        return (type(message) is tuple and len(message) == 3 and message[0] == "watch_event"
-                and message[2] == token)
-    return match
-
-
 class Client:
     """The XenStore API over one :class:`Connection`.
 
     ``Client()`` connects as libxenstore does (``$XENSTORED_PATH``, else
     ``$XENSTORED_RUNDIR/socket``, else the xenbus device); ``Client(path)`` connects to a
-    socket or opens a device; ``Client(transport=...)`` uses an open transport (no
-    reconnect). Keyword options go to :class:`Connection`.
+    socket or opens a device (``kind`` forces one); ``Client(transport=...)`` uses an open
+    transport (no reconnect); ``Client(connector=...)`` calls ``connector()`` for a fresh
+    transport on every (re)connect. ``name``, ``reconnect``, ``default_timeout`` and the
+    ``backoff_*`` delays go to :class:`Connection`.
     """
 
     def __init__(self, path: str | None = None, *, kind: str | None = None,
@@ -149,8 +130,8 @@ class Client:
                 return handed.pop()
             return once
         if path is None:
-            return lambda: open_endpoint(choose_endpoints(), timeout)
-        endpoint = endpoint_for(path) if kind is None else Endpoint(kind, path)
+            return lambda: open_transport(timeout=timeout)
+        endpoint = endpoint_for(path, kind)  # resolved once: reconnects reopen the same kind
         return lambda: endpoint.open(timeout)
 
     # -- lifetime and state --------------------------------------------------------------
@@ -190,7 +171,7 @@ class Client:
             else:
                 raise TypeError(f"a XenStore path is str, not {type(path).__name__}")
         validate(path, _VALIDATION_HOME, allow_special=special)
-        wire = path.encode("ascii") + b"\0"
+        wire = join_args(path)
         if not special:
             if len(self._valid) >= _PATH_CACHE_MAX:
                 self._valid.clear()
@@ -274,7 +255,7 @@ class Client:
             generation = None
             offset = 0
             while True:
-                reply = self.conn.call(Op.DIRECTORY_PART, payload + b"%d\0" % offset, tx_id,
+                reply = self.conn.call(Op.DIRECTORY_PART, payload + join_args(offset), tx_id,
                                        timeout=timeout, path=path)
                 gen, sep, chunk = reply.partition(b"\0")
                 if not sep:
@@ -301,8 +282,8 @@ class Client:
         return [entry.decode() for entry in split_args(reply)]
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, path: str, value: str | bytes | int, tid: int | None = None, *,
-              timeout: Any = _DEFAULT) -> None:
+    def write(self, path: str, value: Arg | bytearray | memoryview, tid: int | None = None,
+              *, timeout: Any = _DEFAULT) -> None:
         """Write ``value`` (str as UTF-8, bytes as is, int in decimal); creates parents."""
         payload = self._path(path) + _value_bytes(value)
         self.conn.call(Op.WRITE, payload, self._tx(tid) if tid else 0, timeout=timeout,
@@ -354,7 +335,7 @@ class Client:
         """``/local/domain/<domid>`` as the daemon says it."""
         if isinstance(domid, bool) or not isinstance(domid, int):
             raise TypeError("domid is an int")
-        reply = self.conn.call(Op.GET_DOMAIN_PATH, b"%d\0" % domid, timeout=timeout)
+        reply = self.conn.call(Op.GET_DOMAIN_PATH, join_args(domid), timeout=timeout)
         return reply.rstrip(b"\0").decode()
 
     # -- watches -------------------------------------------------------------------------
@@ -379,7 +360,7 @@ class Client:
         if token is None:
             token = f"xsactor:{next(_tokens)}"
         wire_token = _token_bytes(token)
-        payload += wire_token + b"\0"
+        payload += join_args(wire_token)
         if len(payload) > self.conn.max_payload:  # before anything is sent (domid included)
             raise E2BIG(f"WATCH payload of {len(payload)} bytes is over the "
                         f"{self.conn.max_payload}-byte limit", path=path)
@@ -410,7 +391,7 @@ class Client:
         # ENOENT: gone on the daemon already; ConnectionLost: gone with the connection (and
         # no longer re-registered).
         with contextlib.suppress(ENOENT, ConnectionLost):
-            self.conn.call(Op.UNWATCH, payload + wire_token + b"\0", timeout=timeout,
+            self.conn.call(Op.UNWATCH, payload + join_args(wire_token), timeout=timeout,
                            path=path)
 
     def watch_introduce_domain(self, token: Any = None, **kw: Any) -> Any:
@@ -425,10 +406,7 @@ class Client:
                    ) -> tuple[str, Any]:
         """The next ``(path, token)`` watch event in the caller's mailbox (for ``token`` only,
         if given), leaving other messages queued. Raises ReceiveTimeout."""
-        def match(message: Any) -> bool:
-            return (type(message) is tuple and len(message) == 3
-                    and message[0] == "watch_event" and (token is None or message[2] == token))
-        _kind, path, got = mailbox_of().receive(timeout, match)
+        _kind, path, got = mailbox_of().receive(timeout, events_of(token))
         return path, got
 
     # -- transactions --------------------------------------------------------------------
@@ -472,48 +450,46 @@ class Client:
             try:
                 tid = self.transaction()
             except ConnectionLost as exc:
-                if isinstance(exc, BusClosed) or not self._await_reconnect(reconnect_timeout):
+                if not self._reconnected(exc, reconnect_timeout):
                     raise
-                tid = None
-            if tid is not None:
+            else:
                 try:
                     result = fn(tid)
                 except EAGAIN:
                     self._quiet_rollback(tid)
                 except ConnectionLost as exc:
-                    if isinstance(exc, BusClosed) or not self._await_reconnect(
-                            reconnect_timeout):
+                    if not self._reconnected(exc, reconnect_timeout):
                         raise
                 except BaseException:
                     self._quiet_rollback(tid)
                     raise
                 else:
-                    try:
+                    with contextlib.suppress(EAGAIN):
                         self.commit(tid)
                         return result
-                    except EAGAIN:
-                        pass
             attempt += 1
             if attempt > retries:
                 raise EAGAIN(f"transaction still conflicting after {retries} retries")
             gevent.sleep(random.uniform(0, min(backoff * (2 ** attempt), backoff_max)))
 
-    def _await_reconnect(self, timeout: float | None) -> bool:
-        return self.wait_connected(timeout)
+    def _reconnected(self, lost: ConnectionLost, timeout: float | None) -> bool:
+        """After ``lost``: whether the bus is connected again within ``timeout`` (never after
+        :class:`BusClosed`), so the caller may run its work again."""
+        return not isinstance(lost, BusClosed) and self.wait_connected(timeout)
 
     # -- wait_for ------------------------------------------------------------------------
     def wait_for(self, fn: Callable[[], T | None], timeout: float | None = None) -> T:
         """Rerun ``fn()`` whenever a path it read changes, until it returns non-None.
 
-        The paths ``fn`` reads through this client (read, read_integer, exists, list,
-        get_perms) are watched; each run watches exactly what that run read. Raises
+        The paths ``fn`` reads through this client (read, read_str, read_integer, exists,
+        list, get_perms) are watched; each run watches exactly what that run read. Raises
         :class:`WaitTimeout` after ``timeout`` seconds.
         """
         me = gevent.getcurrent()
         box = mailbox_of(me)
         deadline = None if timeout is None else time.monotonic() + timeout
         token = f"xsactor:wait:{next(_tokens)}"
-        is_ours = _is_event_for(token)
+        is_ours = events_of(token)
         watched: set[str] = set()
         try:
             while True:
@@ -523,8 +499,7 @@ class Client:
                 try:
                     result = fn()
                 except ConnectionLost as exc:
-                    if isinstance(exc, BusClosed) or not self.wait_connected(
-                            self._remaining(deadline)):
+                    if not self._reconnected(exc, self._remaining(deadline)):
                         raise
                     continue
                 finally:

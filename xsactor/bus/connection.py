@@ -32,17 +32,17 @@ import gevent
 from gevent import Greenlet, GreenletExit, Timeout
 from gevent.event import AsyncResult, Event
 
-from ..actors.mailbox import Mailbox
+from ..actors.mailbox import Mailbox, Match
 from ..logs import get_logger
 from ..protocol import Decoder, Op
-from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_class
+from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_from_payload
 from ..protocol.ops import HEADER, op_name
-from ..protocol.packets import Packet, join_args
+from ..protocol.packets import Packet, join_args, split_args
 from ..protocol.paths import is_within
 from .errors import BusClosed, RequestTimeout
-from .transports import Transport, request_error
+from .transports import Connector, Transport, request_error
 
-__all__ = ["Connection", "State", "Watch"]
+__all__ = ["Connection", "State", "Watch", "events_of"]
 
 log = get_logger(__name__)
 
@@ -52,6 +52,15 @@ _DEFAULT: Any = object()
 _names = itertools.count(1)
 
 
+def events_of(token: Any = None) -> Match:
+    """A mailbox match for the ``("watch_event", path, token)`` messages of ``token`` (of any
+    token when None: a watch token is never None)."""
+    def match(message: Any) -> bool:
+        return (type(message) is tuple and len(message) == 3 and message[0] == "watch_event"
+                and (token is None or message[2] == token))
+    return match
+
+
 class State(enum.Enum):
     """Where a connection is in its life."""
 
@@ -59,6 +68,10 @@ class State(enum.Enum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     CLOSED = "closed"
+
+
+StateListener = Callable[["Connection", State], None]
+"""Called as ``listener(conn, state)`` on every state change (in the bus greenlet)."""
 
 
 class Watch:
@@ -108,7 +121,7 @@ class _WatchRestore:
     def set(self, packet: Packet) -> None:
         if packet.op != _ERROR:
             return
-        error = error_class(packet.payload)(path=self.watch.path)
+        error = error_from_payload(packet.payload, path=self.watch.path)
         self.conn._log.warning("watch not restored after reconnect", path=self.watch.path,
                                token=self.watch.token, error=error.name)
         self.conn._drop_watch(self.watch)
@@ -125,7 +138,7 @@ class Connection:
     (unless ``reconnect=False``). Call :meth:`open` once before use.
     """
 
-    def __init__(self, connector: Callable[[], Transport], *, name: str | None = None,
+    def __init__(self, connector: Connector, *, name: str | None = None,
                  reconnect: bool = True, default_timeout: float | None = None,
                  backoff_initial: float = 0.05, backoff_max: float = 5.0) -> None:
         self._connector = connector
@@ -138,7 +151,7 @@ class Connection:
 
         self._state = State.CONNECTING
         self._state_changed = Event()
-        self._state_listeners: list[Callable[[Connection, State], None]] = []
+        self._state_listeners: list[StateListener] = []
         self._state_mailboxes: weakref.WeakSet[Mailbox] = weakref.WeakSet()
 
         self.generation = 0
@@ -230,7 +243,7 @@ class Connection:
             return True
         return self._state in wanted
 
-    def subscribe_state(self, listener: Callable[[Connection, State], None] | Mailbox) -> None:
+    def subscribe_state(self, listener: StateListener | Mailbox) -> None:
         """Call ``listener(conn, state)`` (it must not block) or, for a mailbox, put
         ``("bus_state", name, state)`` into it, on every state change."""
         if isinstance(listener, Mailbox):
@@ -238,7 +251,7 @@ class Connection:
         else:
             self._state_listeners.append(listener)
 
-    def unsubscribe_state(self, listener: Callable[[Connection, State], None] | Mailbox) -> None:
+    def unsubscribe_state(self, listener: StateListener | Mailbox) -> None:
         if isinstance(listener, Mailbox):
             self._state_mailboxes.discard(listener)
         elif listener in self._state_listeners:
@@ -291,7 +304,6 @@ class Connection:
                 expiry, pending = self._expiry, self._pending
                 while expiry and expiry[0][1] not in pending:
                     expiry.popleft()
-                timeout = None
             else:
                 reply = result.get()
         else:
@@ -311,7 +323,7 @@ class Connection:
         if reply_op == op:
             return reply.payload
         if reply_op == _ERROR:
-            raise error_class(reply.payload)(path=path)
+            raise error_from_payload(reply.payload, path=path)
         raise ProtocolError(f"{op_name(op)} answered with {op_name(reply_op)}")
 
     def _sweep(self) -> None:
@@ -372,9 +384,7 @@ class Connection:
             return False
         same_box = any(w.mailbox is watch.mailbox for w in self._watches.get(watch.wire_token, ()))
         if not same_box:
-            token = watch.token
-            watch.mailbox.purge(lambda m: type(m) is tuple and len(m) == 3
-                                and m[0] == "watch_event" and m[2] == token)
+            watch.mailbox.purge(events_of(watch.token))
         return True
 
     def _reap(self, watch: Watch, why: str) -> None:
@@ -389,16 +399,16 @@ class Connection:
                 self._reap(watch, "subscriber exited")
 
     def _route_event(self, packet: Packet) -> None:
-        parts = packet.payload.split(b"\0")
-        if len(parts) < 3:
+        args = split_args(packet.payload)
+        if len(args) < 2:
             self._log.warning("malformed watch event dropped", payload=packet.payload[:64])
             return
-        wire_token = parts[1]
+        wire_token = args[1]
         group = self._watches.get(wire_token)
         if not group:
             self._log.debug("event for unknown token dropped", token=wire_token)
             return
-        path = parts[0].decode("utf-8", "surrogateescape")
+        path = args[0].decode("utf-8", "surrogateescape")
         if len(group) > 1:
             targets = [w for w in group if is_within(path, w.path)]
             if not targets:
@@ -517,8 +527,6 @@ class Connection:
                         entry.set(packet)
                 if decoder.error is not None:
                     return f"protocol error: {decoder.error}"
-        except GreenletExit:
-            raise
         except OSError as exc:
             return self._loss_reason or f"transport error: {exc}"
         except Exception as exc:  # a bug here must not end the bus: reconnect instead
@@ -578,8 +586,6 @@ class Connection:
                         self._writer_active = False
                 if self.transport is not transport:
                     return
-        except GreenletExit:
-            raise
         except Exception as exc:
             self._write_failed(transport, exc)
 

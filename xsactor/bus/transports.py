@@ -240,9 +240,12 @@ def _is_socket(path: str) -> bool:
         return False
 
 
-def endpoint_for(path: str) -> Endpoint:
-    """A path that is a socket is connected; anything else is opened as the device."""
-    return Endpoint(SOCKET if _is_socket(path) else DEVICE, path)
+def endpoint_for(path: str, kind: str | None = None) -> Endpoint:
+    """``path`` as ``kind``; without one, a path that is a socket is connected and anything
+    else is opened as the device."""
+    if kind is None:
+        kind = SOCKET if _is_socket(path) else DEVICE
+    return Endpoint(kind, path)
 
 
 def choose_endpoints(env: Mapping[str, str] | None = None,
@@ -288,5 +291,4 @@ def open_transport(path: str | None = None, *, kind: str | None = None,
     ``kind`` says), or with no path the libxenstore choice (:func:`choose_endpoints`)."""
     if path is None:
         return open_endpoint(choose_endpoints(env), timeout)
-    endpoint = endpoint_for(path) if kind is None else Endpoint(kind, path)
-    return endpoint.open(timeout)
+    return endpoint_for(path, kind).open(timeout)
