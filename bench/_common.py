@@ -15,8 +15,13 @@ from xsactor.logs import configure
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.testing.daemons import DaemonUnderTest, running
 from xsactor.testing.reference import ensure_install
+from xsactor.testing.wire import WireClient
 
 configure("warning")
+
+KEYS = [f"/bench/k{i}" for i in range(100)]
+"""The keys the benchmarks read and write."""
+VALUE = b"v" * 16
 
 
 PLACEMENTS = {
@@ -52,6 +57,13 @@ def reference_daemon() -> Iterator[DaemonUnderTest]:
         yield daemon
 
 
+def write_keys(path: str) -> None:
+    """Give every key of :data:`KEYS` the value :data:`VALUE`."""
+    with WireClient(path) as setup:
+        for key in KEYS:
+            setup.write(key, VALUE)
+
+
 def raw_pipelined(path: str, packets: list[Packet], window: int) -> float:
     """Send ``packets`` in windows of ``window`` (one write each); seconds until all replied."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -65,7 +77,10 @@ def raw_pipelined(path: str, packets: list[Packet], window: int) -> float:
         sock.sendall(chunk)
         got = 0
         while got < expected:
-            for reply in decoder.feed(sock.recv(1 << 20)):
+            data = sock.recv(1 << 20)
+            if not data:
+                raise RuntimeError("the daemon closed the connection in benchmark")
+            for reply in decoder.feed(data):
                 if reply.op == Op.ERROR:
                     raise RuntimeError(f"{reply!r} in benchmark")
                 got += 1

@@ -7,13 +7,12 @@ Peers, all doing READ of small keys:
   since it needs the reference install's libraries);
 - a raw pipelined socket client: the wire ceiling.
 
-    python bench/client_throughput.py [--ops 20000] [--runs 3]
+    python bench/client_throughput.py [--ops 20000] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -22,13 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gevent
-from _common import PLACEMENTS, placement, raw_pipelined, reference_daemon, table
+from _common import KEYS, PLACEMENTS, placement, raw_pipelined, reference_daemon, table, write_keys
 
 from xsactor import Client
 from xsactor.protocol import Op, Packet
-from xsactor.testing.wire import WireClient
+from xsactor.testing.reference import ReferenceInstall, ensure_install
 
-KEYS = [f"/bench/k{i}" for i in range(100)]
 CONCURRENCY = (1, 8, 64, 256)
 RAW_WINDOWS = (64, 256, 1024)
 RAW = "raw pipelined (ceiling)"
@@ -76,12 +74,10 @@ def pyxs_rate(path: str, ops: int) -> float:
         return ops / (time.perf_counter() - start)
 
 
-def libxenstore_rate(daemon: object, ops: int) -> float:
-    install = daemon.daemon.install  # type: ignore[attr-defined]
-    env = dict(os.environ, **install.client_env(daemon.socket_path))  # type: ignore[attr-defined]
-    env["PYTHONPATH"] = str(install.python_dir)
-    out = subprocess.run([sys.executable, "-c", XS_BINDING, str(ops), *KEYS], env=env,
-                         check=True, capture_output=True, text=True).stdout
+def libxenstore_rate(install: ReferenceInstall, path: str, ops: int) -> float:
+    out = subprocess.run([sys.executable, "-c", XS_BINDING, str(ops), *KEYS],
+                         env=install.client_env(path), check=True, capture_output=True,
+                         text=True).stdout
     return ops / float(out.split()[-1])
 
 
@@ -93,14 +89,13 @@ def raw_rate(path: str, ops: int) -> float:
 
 def measure(runs: int, ops: int) -> dict[str, float]:
     """Every peer against one C daemon, round-robin, best of ``runs`` each."""
+    install = ensure_install()
     with reference_daemon() as daemon:
         path = daemon.socket_path
-        with WireClient(path) as setup:
-            for key in KEYS:
-                setup.write(key, b"v" * 16)
+        write_keys(path)
         peers = {
             RAW: lambda: raw_rate(path, ops),
-            LIBXS: lambda: libxenstore_rate(daemon, ops),
+            LIBXS: lambda: libxenstore_rate(install, path, ops),
             PYXS: lambda: pyxs_rate(path, ops),
         }
         for n in CONCURRENCY:

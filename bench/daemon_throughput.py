@@ -15,32 +15,32 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    KEYS,
     PLACEMENTS,
+    VALUE,
     best_of,
     embedded_daemon,
     placement,
     raw_pipelined,
     reference_daemon,
     table,
+    write_keys,
 )
 
 from xsactor.protocol import Op, Packet
-from xsactor.testing.wire import WireClient
 
 WORKLOADS = ("READ", "WRITE")
 
 
 def packets_for(workload: str, ops: int) -> list[Packet]:
-    keys = [f"/bench/k{i % 100}" for i in range(ops)]
+    keys = [KEYS[i % len(KEYS)] for i in range(ops)]
     if workload == "READ":
         return [Packet.request(Op.READ, k, req_id=i) for i, k in enumerate(keys)]
-    return [Packet.write(k, b"v" * 16, req_id=i) for i, k in enumerate(keys)]
+    return [Packet.write(k, VALUE, req_id=i) for i, k in enumerate(keys)]
 
 
 def measure(socket_path: str, args: argparse.Namespace) -> dict[str, float]:
-    with WireClient(socket_path) as setup:
-        for i in range(100):
-            setup.write(f"/bench/k{i}", b"v" * 16)
+    write_keys(socket_path)
     out = {}
     for workload in WORKLOADS:
         packets = packets_for(workload, args.ops)

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from xsactor.testing.daemons import DaemonUnderTest
+from xsactor.testing.util import spawned
+from xsactor.testing.wire import WireClient
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def example(name: str, *args: str, socket: str | None = None) -> subprocess.Popen[str]:
+def example(name: str, *args: str, socket: str | None = None
+            ) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """``examples/<name>`` running (on ``socket``, when given), killed on exit if still running."""
     env = dict(os.environ)
     if socket is not None:
         env["XENSTORED_PATH"] = socket
-    return subprocess.Popen([sys.executable, str(EXAMPLES / name), *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return spawned([sys.executable, str(EXAMPLES / name), *args], env=env,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def wait_until(dom0, path: str, expected: bytes) -> None:  # type: ignore[no-untyped-def]
+def wait_until(dom0: WireClient, path: str, expected: bytes) -> None:
     """Watch ``path`` until it holds ``expected`` (each event: re-read)."""
     dom0.watch(path, b"until")
     try:
@@ -36,35 +41,29 @@ def wait_until(dom0, path: str, expected: bytes) -> None:  # type: ignore[no-unt
 
 
 def test_frontend_handshake() -> None:
-    proc = example("frontend_handshake.py")
-    out, err = proc.communicate(timeout=60)
+    with example("frontend_handshake.py") as proc:
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out.splitlines()[-1] == "frontend: connected"
 
 
 def test_guest_agent_obeys_the_toolstack(xenstored: DaemonUnderTest) -> None:
-    agent = example("guest_agent.py", "--dry-run", "--interval", "60",
-                    socket=xenstored.add_guest(5))
-    try:
-        with xenstored.dom0() as dom0:
-            home = "/local/domain/5"
-            wait_until(dom0, f"{home}/data/agent", b"running")
-            assert dom0.read(f"{home}/control/feature-poweroff") == b"1"
-            assert float(dom0.read(f"{home}/data/uptime")) > 0
-            dom0.write(f"{home}/memory/target", b"65536")
-            wait_until(dom0, f"{home}/data/memory/target-ack", b"65536")
-            dom0.write(f"{home}/control/shutdown", b"poweroff")
-            assert agent.wait(timeout=30) == 0
-            assert dom0.read(f"{home}/data/agent") == b"stopped: poweroff"
-            assert dom0.read(f"{home}/control/shutdown") == b""
-    finally:
-        agent.kill()
-        agent.communicate()
+    with example("guest_agent.py", "--dry-run", "--interval", "60",
+                 socket=xenstored.add_guest(5)) as agent, xenstored.dom0() as dom0:
+        home = "/local/domain/5"
+        wait_until(dom0, f"{home}/data/agent", b"running")
+        assert dom0.read(f"{home}/control/feature-poweroff") == b"1"
+        assert float(dom0.read(f"{home}/data/uptime")) > 0
+        dom0.write(f"{home}/memory/target", b"65536")
+        wait_until(dom0, f"{home}/data/memory/target-ack", b"65536")
+        dom0.write(f"{home}/control/shutdown", b"poweroff")
+        assert agent.wait(timeout=30) == 0, agent.communicate()[1]
+        assert dom0.read(f"{home}/data/agent") == b"stopped: poweroff"
+        assert dom0.read(f"{home}/control/shutdown") == b""
 
 
 def test_domain_monitor_follows_domains(xenstored: DaemonUnderTest) -> None:
-    monitor = example("domain_monitor.py", "--events", "2", socket=xenstored.socket_path)
-    try:
+    with example("domain_monitor.py", "--events", "2", socket=xenstored.socket_path) as monitor:
         assert monitor.stdout is not None
         assert monitor.stdout.readline().split() == ["running", "0", "Domain-0"]
         xenstored.add_guest(9)
@@ -73,7 +72,5 @@ def test_domain_monitor_follows_domains(xenstored: DaemonUnderTest) -> None:
             dom0.rm("/local/domain/9")  # as xl does when it destroys a domain
             dom0.release(9)
         out, err = monitor.communicate(timeout=30)
-        assert monitor.returncode == 0, err
-        assert out.split() == ["gone", "9", "guest9"]
-    finally:
-        monitor.kill()
+    assert monitor.returncode == 0, err
+    assert out.split() == ["gone", "9", "guest9"]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+from xsactor.testing.daemons import DaemonUnderTest
+from xsactor.testing.util import spawned
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,29 +34,20 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "XSACTOR_REQUIRE_REFERENCE=1" in ci
 
 
-def test_readme_agent_runs(xenstored) -> None:  # type: ignore[no-untyped-def]
+def test_readme_agent_runs(xenstored: DaemonUnderTest) -> None:
     """The README's agent answers memory/target and stops on control/shutdown."""
-    import os
-    import subprocess
-    import sys
-
     text = (ROOT / "README.md").read_text()
     agent = re.search(r"```python\n(.*?)```", text, re.S)
     assert agent is not None
     env = dict(os.environ, XENSTORED_PATH=xenstored.add_guest(5))
-    proc = subprocess.Popen([sys.executable, "-c", agent.group(1)], env=env,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        with xenstored.dom0() as dom0:
-            dom0.watch("/local/domain/5/data/memory/target-ack", b"ack")
-            dom0.next_event()  # registration
-            dom0.write("/local/domain/5/memory/target", b"4096")
-            ack = b""
-            while ack != b"4096":  # the agent may first ack the target it found at start
-                assert dom0.next_event(timeout=20)[1] == b"ack"
-                ack = dom0.read("/local/domain/5/data/memory/target-ack")
-            dom0.write("/local/domain/5/control/shutdown", b"poweroff")
-            assert proc.wait(timeout=20) == 0, proc.stderr
-    finally:
-        proc.kill()
-        proc.communicate()
+    with spawned([sys.executable, "-c", agent.group(1)], env=env,
+                 stderr=subprocess.PIPE) as proc, xenstored.dom0() as dom0:
+        dom0.watch("/local/domain/5/data/memory/target-ack", b"ack")
+        dom0.next_event()  # registration
+        dom0.write("/local/domain/5/memory/target", b"4096")
+        ack = b""
+        while ack != b"4096":  # the agent may first ack the target it found at start
+            assert dom0.next_event(timeout=20)[1] == b"ack"
+            ack = dom0.read("/local/domain/5/data/memory/target-ack")
+        dom0.write("/local/domain/5/control/shutdown", b"poweroff")
+        assert proc.wait(timeout=20) == 0, proc.communicate()[1]

@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from xsactor.daemon.toolstack import GuestSpec
-from xsactor.testing.daemons import DaemonUnderTest, running, start_daemon
+from xsactor.protocol.paths import home_path
+from xsactor.testing.daemons import DaemonUnderTest, require_reference, running, start_daemon
 from xsactor.testing.util import short_tempdir
 from xsactor.testing.wire import WireClient
 
@@ -31,7 +33,7 @@ class Conn(WireClient):
     def __init__(self, path: str, domid: int, timeout: float = 10.0) -> None:
         super().__init__(path, timeout)
         self.domid = domid
-        self.home = f"/local/domain/{domid}"
+        self.home = home_path(domid)
 
 
 class SharedDaemon:
@@ -78,6 +80,12 @@ class Harness:
         """A path under this case's prefix."""
         return "/".join((self.prefix, *parts))
 
+    @property
+    def component(self) -> str:
+        """This case's prefix as one path component (``t_17``), for its own relative paths
+        and paths outside the prefix."""
+        return self.prefix[1:].replace("/", "_")
+
     def dom0(self) -> Conn:
         conn = Conn(self.daemon.socket_path, 0)
         self.conns.append(conn)
@@ -86,12 +94,12 @@ class Harness:
     def new_domid(self) -> int:
         return next(self.domids)
 
-    def spec(self, domid: int | None = None, **fields: object) -> GuestSpec:
+    def spec(self, domid: int | None = None, **fields: Any) -> GuestSpec:
         """A guest's description (a fresh domid unless given)."""
         number = self.new_domid() if domid is None else domid
-        return GuestSpec(number, **fields)  # type: ignore[arg-type]
+        return GuestSpec(number, **fields)
 
-    def add_guest(self, spec: GuestSpec | None = None, **fields: object) -> int:
+    def add_guest(self, spec: GuestSpec | None = None, **fields: Any) -> int:
         """Build and introduce a fresh guest (no connection yet); return its domid."""
         if spec is None:
             spec = self.spec(**fields)
@@ -104,7 +112,7 @@ class Harness:
         self.conns.append(conn)
         return conn
 
-    def guest(self, **fields: object) -> Conn:
+    def guest(self, **fields: Any) -> Conn:
         """A fresh guest domain, connected."""
         return self.connect(self.add_guest(**fields))
 
@@ -120,8 +128,6 @@ class Harness:
 @pytest.fixture(scope="module", params=KINDS)
 def daemon_kind(request: pytest.FixtureRequest) -> str:
     if request.param == "reference":
-        from xsactor.testing.daemons import require_reference
-
         require_reference()
     return request.param
 

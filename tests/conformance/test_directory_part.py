@@ -7,7 +7,7 @@ import pytest
 from xsactor.protocol import Op, split_args
 
 from .conftest import Conn, Harness
-from .util import assert_error, assert_success, raw, vm_path
+from .util import assert_error, assert_success, vm_path
 
 
 def part(c: Conn, path: str, offset: int | str, tx_id: int = 0) -> tuple[bytes, bytes]:
@@ -74,7 +74,7 @@ def test_offset_with_leading_digits(daemon: Harness) -> None:
 def test_needs_exactly_two_strings(daemon: Harness, payload: bytes) -> None:
     c = daemon.dom0()
     make_children(c, daemon.p("d"), ["a"])
-    assert_error(raw(c, Op.DIRECTORY_PART, payload.replace(b"PATH", daemon.p("d").encode())),
+    assert_error(c.raw_request(Op.DIRECTORY_PART, payload.replace(b"PATH", daemon.p("d").encode())),
                  "EINVAL")
 
 

@@ -7,14 +7,21 @@ import pytest
 from xsactor.daemon.toolstack import GUEST_OWNED_NODES
 from xsactor.protocol import Op
 
-from .conftest import Harness
-from .util import assert_error, assert_ok, assert_success, no_events, vm_path, watch, wr
+from .conftest import Conn, Harness
+from .util import (
+    assert_error,
+    assert_ok,
+    assert_success,
+    no_events,
+    quota_field,
+    vm_path,
+    watch,
+    wr,
+)
 
 UNKNOWN = 30000
-
-
-def rel_event() -> tuple[bytes, bytes]:
-    return b"@releaseDomain", b"rel"
+RELEASED = (b"@releaseDomain", b"rel")
+"""The event of a watch on ``@releaseDomain`` with the token ``rel``."""
 
 
 # -- privilege ------------------------------------------------------------------------------
@@ -125,7 +132,7 @@ def test_release_deletes_owned_nodes_and_fires(daemon: Harness) -> None:
     g.write(daemon.p("shared", "guest-made"), b"")
     watch(c, "@releaseDomain", "rel")
     c.release(g.domid)
-    assert c.drain_events() == [rel_event()]
+    assert c.drain_events() == [RELEASED]
     for gone in ("data", "data/mine", "control/shutdown", "error", "attr", "feature"):
         assert_error(c.request(Op.READ, f"{g.home}/{gone}"), "ENOENT")
     assert_error(c.request(Op.READ, daemon.p("shared", "guest-made")), "ENOENT")
@@ -242,13 +249,20 @@ def test_set_target_is_one_way(daemon: Harness) -> None:
 
 # -- life cycle -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("state", ["shutdown", "crashed"])
-def test_shutdown_fires_release_domain_once(daemon: Harness, state: str) -> None:
+def shut_down(daemon: Harness, state: str = "shutdown") -> tuple[Conn, Conn]:
+    """A guest the hypervisor has put in ``state``, and a dom0 connection watching
+    ``@releaseDomain`` that has had the event for it."""
     g = daemon.guest()
     c = daemon.dom0()
     watch(c, "@releaseDomain", "rel")
     daemon.set_domain_state(g.domid, state)
-    assert c.next_event() == rel_event()
+    assert c.next_event() == RELEASED
+    return g, c
+
+
+@pytest.mark.parametrize("state", ["shutdown", "crashed"])
+def test_shutdown_fires_release_domain_once(daemon: Harness, state: str) -> None:
+    g, c = shut_down(daemon, state)
     daemon.set_domain_state(g.domid, state)
     no_events(c)
     assert c.call(Op.IS_DOMAIN_INTRODUCED, g.domid) == b"T\0"
@@ -257,34 +271,22 @@ def test_shutdown_fires_release_domain_once(daemon: Harness, state: str) -> None
 
 
 def test_shutdown_then_crash_fires_once(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    watch(c, "@releaseDomain", "rel")
-    daemon.set_domain_state(g.domid, "shutdown")
-    assert c.next_event() == rel_event()
+    g, c = shut_down(daemon)
     daemon.set_domain_state(g.domid, "crashed")
     no_events(c)
 
 
 def test_resume_rearms_release_domain(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    watch(c, "@releaseDomain", "rel")
-    daemon.set_domain_state(g.domid, "shutdown")
-    assert c.next_event() == rel_event()
+    g, c = shut_down(daemon)
     daemon.set_domain_state(g.domid, "running")
     no_events(c)
     assert_ok(c.request(Op.RESUME, g.domid))
     daemon.set_domain_state(g.domid, "shutdown")
-    assert c.next_event() == rel_event()
+    assert c.next_event() == RELEASED
 
 
 def test_running_again_without_resume_does_not_rearm(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    watch(c, "@releaseDomain", "rel")
-    daemon.set_domain_state(g.domid, "shutdown")
-    assert c.next_event() == rel_event()
+    g, c = shut_down(daemon)
     daemon.set_domain_state(g.domid, "running")
     daemon.set_domain_state(g.domid, "shutdown")
     no_events(c)
@@ -298,7 +300,7 @@ def test_domain_death_deletes_owned_nodes(daemon: Harness, state: str) -> None:
     c.write(f"{g.home}/kept", b"dom0's")
     watch(c, "@releaseDomain", "rel")
     daemon.set_domain_state(g.domid, state)
-    assert c.next_event() == rel_event()
+    assert c.next_event() == RELEASED
     assert_error(c.request(Op.READ, f"{g.home}/data"), "ENOENT")
     assert_error(c.request(Op.READ, f"{g.home}/control/shutdown"), "ENOENT")
     assert c.read(f"{g.home}/kept") == b"dom0's"
@@ -314,13 +316,9 @@ def test_domain_death_closes_its_connection(daemon: Harness) -> None:
 
 
 def test_shutdown_then_death_fires_again(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    watch(c, "@releaseDomain", "rel")
-    daemon.set_domain_state(g.domid, "shutdown")
-    assert c.next_event() == rel_event()
+    g, c = shut_down(daemon)
     daemon.set_domain_state(g.domid, "dying")
-    assert c.next_event() == rel_event()
+    assert c.next_event() == RELEASED
 
 
 def test_other_domains_unaffected_by_death(daemon: Harness) -> None:
@@ -412,5 +410,4 @@ def test_dom0_sees_vm_and_libxl(daemon: Harness) -> None:
 def test_guest_owns_eleven_nodes(daemon: Harness) -> None:
     g = daemon.guest()
     text = assert_success(daemon.dom0().request(Op.CONTROL, "quota", g.domid)).decode()
-    line = next(x for x in text.splitlines() if x.split(":")[0].strip() == "nodes")
-    assert line.split(":", 1)[1].split()[0] == str(GUEST_OWNED_NODES)
+    assert quota_field(text, "nodes")[0] == str(GUEST_OWNED_NODES)

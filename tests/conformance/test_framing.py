@@ -9,7 +9,7 @@ from xsactor.protocol.errors import ConnectionLost
 from xsactor.protocol.ops import HEADER
 
 from .conftest import Harness
-from .util import OK, assert_error, assert_ok, raw, watch, wr
+from .util import OK, assert_error, assert_ok, watch, wr
 
 
 def test_reply_echoes_req_id_and_type(daemon: Harness) -> None:
@@ -111,14 +111,14 @@ def test_mkdir_node_reads_empty(daemon: Harness) -> None:
 def test_write_value_is_everything_after_first_nul(daemon: Harness) -> None:
     c = daemon.dom0()
     path = daemon.p("nul").encode()
-    assert_ok(raw(c, Op.WRITE, path + b"\0a\0b\0"))
+    assert_ok(c.raw_request(Op.WRITE, path + b"\0a\0b\0"))
     assert c.read(path) == b"a\0b\0"
 
 
 def test_write_empty_value(daemon: Harness) -> None:
     c = daemon.dom0()
     c.write(daemon.p("e"), b"old")
-    assert_ok(raw(c, Op.WRITE, daemon.p("e").encode() + b"\0"))
+    assert_ok(c.raw_request(Op.WRITE, daemon.p("e").encode() + b"\0"))
     assert c.read(daemon.p("e")) == b""
 
 
@@ -172,7 +172,7 @@ def test_payload_of_exactly_4096_bytes_works(daemon: Harness) -> None:
     value = b"v" * (4096 - len(path) - 1)
     payload = path + b"\0" + value
     assert len(payload) == 4096
-    assert_ok(raw(c, Op.WRITE, payload))
+    assert_ok(c.raw_request(Op.WRITE, payload))
     assert c.read(path) == value
 
 
@@ -180,7 +180,7 @@ def test_payload_over_4096_closes_the_socket(daemon: Harness) -> None:
     bystander = daemon.dom0()
     bystander.write(daemon.p("keep"), b"1")
     c = daemon.dom0()
-    c.send_raw(HEADER.pack(Op.WRITE, 1, 0, 4097) + b"x" * 4097)
+    c.send(Packet(Op.WRITE, 1, 0, b"x" * 4097))
     assert c.is_closed(timeout=5)
     assert not any(p.req_id == 1 for p in c.log), "no reply to the oversized request"
     assert bystander.read(daemon.p("keep")) == b"1"
@@ -197,7 +197,7 @@ def test_payload_over_4096_header_alone_closes(daemon: Harness) -> None:
 
 def test_guest_payload_over_4096_gets_no_reply(daemon: Harness) -> None:
     g = daemon.guest()
-    g.send_raw(HEADER.pack(Op.WRITE, 1, 0, 5000) + b"x" * 5000)
+    g.send(Packet(Op.WRITE, 1, 0, b"x" * 5000))
     try:
         packet = g.recv(timeout=1.0)
     except (ConnectionLost, TimeoutError):

@@ -8,7 +8,7 @@ import pytest
 from xsactor.protocol import Op
 
 from .conftest import Harness
-from .util import assert_error, assert_ok, raw, watch, wr
+from .util import assert_error, assert_ok, watch, wr
 
 BAD_CHARACTERS = [".", ":", " ", "\xe9", "*", "+", "~", "\t", "%", "$", "!"]
 
@@ -17,14 +17,15 @@ BAD_CHARACTERS = [".", ":", " ", "\xe9", "*", "+", "~", "\t", "%", "$", "!"]
 def test_invalid_character_is_einval(daemon: Harness, char: str) -> None:
     c = daemon.dom0()
     path = daemon.p(f"a{char}b").encode("latin-1")
-    assert_error(raw(c, Op.WRITE, path + b"\0v"), "EINVAL")
-    assert_error(raw(c, Op.READ, path + b"\0"), "EINVAL")
+    assert_error(c.raw_request(Op.WRITE, path + b"\0v"), "EINVAL")
+    assert_error(c.raw_request(Op.READ, path + b"\0"), "EINVAL")
     assert_error(c.request(Op.READ, daemon.p()), "ENOENT")
 
 
 def test_utf8_byte_is_einval(daemon: Harness) -> None:
     c = daemon.dom0()
-    assert_error(raw(c, Op.WRITE, daemon.p("caf").encode() + "é".encode() + b"\0v"), "EINVAL")
+    path = daemon.p("caf").encode() + "é".encode()
+    assert_error(c.raw_request(Op.WRITE, path + b"\0v"), "EINVAL")
 
 
 @pytest.mark.parametrize("name", ["ABCxyz", "0123456789", "a-b_c", "-", "_", "@", "a@b",
@@ -65,7 +66,7 @@ def test_empty_path_is_einval(daemon: Harness) -> None:
 
 def test_relative_path_from_socket_is_under_dom0_home(daemon: Harness) -> None:
     c = daemon.dom0()
-    rel = daemon.prefix.replace("/", "_")[1:]
+    rel = daemon.component
     assert_ok(wr(c, rel, b"x"))
     assert c.read(f"/local/domain/0/{rel}") == b"x"
     assert c.read(rel) == b"x"

@@ -8,7 +8,7 @@ import pytest
 from xsactor.protocol import Op, Packet
 
 from .conftest import Conn, Harness
-from .util import OK, assert_error, assert_ok, assert_success, wr
+from .util import OK, assert_error, assert_ok, assert_success, watch, wr
 
 # -- ids ------------------------------------------------------------------------------------
 
@@ -66,8 +66,7 @@ def test_unknown_tx_id_is_enoent(daemon: Harness, op: int, args: tuple) -> None:
     c = daemon.dom0()
     c.write(daemon.p(), b"keep")
     watch_path = daemon.p()
-    c.watch(watch_path, "t")
-    c.next_event()
+    watch(c, watch_path, "t")
     args = tuple(daemon.p() if a == "P" else a for a in args)
     reply = c.exchange(Packet.request(op, *args, req_id=3, tx_id=999))
     assert (reply.op, reply.req_id, reply.tx_id) == (Op.ERROR, 3, 999)

@@ -7,7 +7,7 @@ import pytest
 
 from xsactor.protocol import Op, Packet
 
-from .conftest import Harness
+from .conftest import Conn, Harness
 from .util import (
     OK,
     assert_error,
@@ -73,7 +73,7 @@ def test_duplicate_relative_and_absolute_from_guest(daemon: Harness) -> None:
 
 def test_duplicate_relative_and_absolute_from_socket(daemon: Harness) -> None:
     c = daemon.dom0()
-    rel = daemon.prefix.replace("/", "_")[1:]
+    rel = daemon.component
     watch(c, rel, "t")
     assert_error(c.request(Op.WATCH, f"/local/domain/0/{rel}", "t"), "EEXIST")
 
@@ -352,7 +352,7 @@ def test_event_carries_modified_path_not_watch_path(daemon: Harness) -> None:
 
 def test_relative_watch_from_socket_reports_relative(daemon: Harness) -> None:
     c, w = daemon.dom0(), daemon.dom0()
-    rel = daemon.prefix.replace("/", "_")[1:]
+    rel = daemon.component
     watch(w, rel, "t")
     c.write(f"/local/domain/0/{rel}/q", b"")
     assert w.next_event() == (f"{rel}/q".encode(), b"t")
@@ -378,84 +378,72 @@ def test_absolute_watch_from_guest_reports_absolute(daemon: Harness) -> None:
 
 # -- permission filter ----------------------------------------------------------------------
 
-def test_no_event_for_unreadable_node(daemon: Harness) -> None:
+def guest_watching(daemon: Harness, *below: str, readable: bool = True
+                   ) -> tuple[Conn, Conn, str]:
+    """A guest watching node ``n`` (token ``t``), a dom0 connection, and ``n``'s path.
+
+    dom0 has written ``n`` (or ``n/<below...>``) and, when ``readable``, given ``n`` the ACL
+    ``n0 r<guest>``; otherwise ``n`` has dom0's default ACL ``n0``.
+    """
     g = daemon.guest()
     c = daemon.dom0()
-    c.write(daemon.p("n"), b"")
-    watch(g, daemon.p("n"), "t")
-    c.write(daemon.p("n"), b"secret")
-    c.write(daemon.p("n", "x"), b"secret")
+    n = daemon.p("n")
+    c.write("/".join((n, *below)), b"")
+    if readable:
+        c.set_perms(n, ["n0", f"r{g.domid}"])
+    watch(g, n, "t")
+    return g, c, n
+
+
+def test_no_event_for_unreadable_node(daemon: Harness) -> None:
+    g, c, n = guest_watching(daemon, readable=False)
+    c.write(n, b"secret")
+    c.write(f"{n}/x", b"secret")
     no_events(g)
 
 
 def test_event_for_readable_node(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    c.write(daemon.p("n"), b"")
-    c.set_perms(daemon.p("n"), ["n0", f"r{g.domid}"])
-    watch(g, daemon.p("n"), "t")
-    c.write(daemon.p("n"), b"1")
-    assert g.next_event() == ev(daemon.p("n"), "t")
+    g, c, n = guest_watching(daemon)
+    c.write(n, b"1")
+    assert g.next_event() == ev(n, "t")
 
 
 def test_event_when_parent_is_readable(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    c.write(daemon.p("n", "s"), b"")
-    c.set_perms(daemon.p("n"), ["n0", f"r{g.domid}"])
-    watch(g, daemon.p("n"), "t")
-    c.write(daemon.p("n", "s"), b"hidden")
-    assert g.next_event() == ev(daemon.p("n", "s"), "t")
-    assert_error(g.request(Op.READ, daemon.p("n", "s")), "EACCES")
+    g, c, n = guest_watching(daemon, "s")
+    c.write(f"{n}/s", b"hidden")
+    assert g.next_event() == ev(f"{n}/s", "t")
+    assert_error(g.request(Op.READ, f"{n}/s"), "EACCES")
 
 
 def test_no_event_when_neither_node_nor_parent_readable(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    c.write(daemon.p("n", "s", "t"), b"")
-    c.set_perms(daemon.p("n"), ["n0", f"r{g.domid}"])
-    watch(g, daemon.p("n"), "t")
-    c.write(daemon.p("n", "s", "t"), b"hidden")
+    g, c, n = guest_watching(daemon, "s", "t")
+    c.write(f"{n}/s/t", b"hidden")
     no_events(g)
 
 
 def test_set_perms_event_uses_old_acl(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    c.write(daemon.p("n"), b"")
-    c.set_perms(daemon.p("n"), ["n0", f"r{g.domid}"])
-    watch(g, daemon.p("n"), "t")
-    c.set_perms(daemon.p("n"), ["n0"])
-    assert g.next_event() == ev(daemon.p("n"), "t")
-    c.write(daemon.p("n"), b"1")
+    g, c, n = guest_watching(daemon)
+    c.set_perms(n, ["n0"])
+    assert g.next_event() == ev(n, "t")
+    c.write(n, b"1")
     no_events(g)
 
 
 def test_set_perms_event_uses_new_acl(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    c.write(daemon.p("n"), b"")
-    watch(g, daemon.p("n"), "t")
-    c.set_perms(daemon.p("n"), ["n0", f"r{g.domid}"])
-    assert g.next_event() == ev(daemon.p("n"), "t")
+    g, c, n = guest_watching(daemon, readable=False)
+    c.set_perms(n, ["n0", f"r{g.domid}"])
+    assert g.next_event() == ev(n, "t")
 
 
 def test_rm_event_uses_acl_before_deletion(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    c.write(daemon.p("n"), b"")
-    c.set_perms(daemon.p("n"), ["n0", f"r{g.domid}"])
-    watch(g, daemon.p("n"), "t")
-    c.rm(daemon.p("n"))
-    assert g.next_event() == ev(daemon.p("n"), "t")
+    g, c, n = guest_watching(daemon)
+    c.rm(n)
+    assert g.next_event() == ev(n, "t")
 
 
 def test_rm_of_unreadable_node_sends_nothing(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    c.write(daemon.p("n"), b"")
-    watch(g, daemon.p("n"), "t")
-    c.rm(daemon.p("n"))
+    g, c, n = guest_watching(daemon, readable=False)
+    c.rm(n)
     no_events(g)
 
 
@@ -475,15 +463,11 @@ def test_rm_descendant_events_are_filtered_by_node_or_parent(daemon: Harness) ->
 
 
 def test_set_perms_in_transaction_event_uses_old_acl(daemon: Harness) -> None:
-    g = daemon.guest()
-    c = daemon.dom0()
-    c.write(daemon.p("q"), b"")
-    c.set_perms(daemon.p("q"), ["n0", f"r{g.domid}"])
-    watch(g, daemon.p("q"), "q")
+    g, c, n = guest_watching(daemon)
     tx = c.start()
-    c.set_perms(daemon.p("q"), ["n0"], tx_id=tx)
+    c.set_perms(n, ["n0"], tx_id=tx)
     c.end(tx)
-    assert g.drain_events() == [ev(daemon.p("q"), "q")]
+    assert g.drain_events() == [ev(n, "t")]
 
 
 def test_guest_sees_dom0_writes_in_its_home(daemon: Harness) -> None:

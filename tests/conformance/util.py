@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xsactor.daemon.toolstack import GuestSpec
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import ERROR_NAMES
 from xsactor.testing.wire import WireClient
@@ -50,11 +51,7 @@ def fail_normally(conn: WireClient) -> None:
 
 def vm_path(domid: int) -> str:
     """The ``/vm/<uuid>`` directory xl makes for a guest (its ``vm`` node's value)."""
-    return f"/vm/00000000-0000-4000-8000-{domid:012x}"
-
-
-def raw(conn: WireClient, op: int, payload: bytes, tx_id: int = 0) -> Packet:
-    return conn.raw_request(op, payload, tx_id)
+    return f"/vm/{GuestSpec(domid).uuid}"
 
 
 def wr(conn: WireClient, path: str, value: bytes | str = b"", tx_id: int = 0) -> Packet:
@@ -90,6 +87,15 @@ def writes(conn: WireClient, items: list[tuple[str, bytes]], tx_id: int = 0) -> 
     """Pipelined WRITEs; their replies in order."""
     return pipeline(conn, [Packet.write(path, value, req_id=conn.next_req_id(), tx_id=tx_id)
                            for path, value in items])
+
+
+def quota_field(text: str, name: str) -> list[str]:
+    """The words after ``name:`` on its line of a CONTROL quota listing."""
+    for line in text.splitlines():
+        field, colon, rest = line.partition(":")
+        if colon and field.strip() == name:
+            return rest.split()
+    raise AssertionError(f"no {name!r} line in {text!r}")
 
 
 def path_of_length(prefix: str, total: int, component: int = 100) -> str:

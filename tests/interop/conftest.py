@@ -7,15 +7,17 @@ that the expected outputs are what the real tools print with the real daemon.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from xsactor.testing.daemons import DaemonUnderTest, require_reference, running
+from xsactor.testing.reference import ReferenceInstall
+from xsactor.testing.util import spawned
 from xsactor.testing.wire import WireClient
 
 KINDS = ["embedded", pytest.param("reference", marks=pytest.mark.reference)]
@@ -28,7 +30,7 @@ _domids = itertools.count(1)
 class Clients:
     """Runs libxenstore clients on one daemon, under a per-case path prefix."""
 
-    def __init__(self, kind: str, install: Any, daemon: DaemonUnderTest) -> None:
+    def __init__(self, kind: str, install: ReferenceInstall, daemon: DaemonUnderTest) -> None:
         self.kind = kind
         self.install = install
         self.daemon = daemon
@@ -60,10 +62,11 @@ class Clients:
         assert result.stderr == "", result.stderr
         return result.stdout
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([self.tool(f"xenstore-{name}"), *args], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL)
+    def spawn(self, name: str, *args: str) -> contextlib.AbstractContextManager[
+            subprocess.Popen[str]]:
+        """``xenstore-<name>`` in the background, killed on exit if still running."""
+        return spawned([self.tool(f"xenstore-{name}"), *args], env=self.env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
     def python(self, script: str) -> subprocess.CompletedProcess[str]:
         """Run ``script`` with CPython 3.11 and ``xen.lowlevel.xs`` on the daemon's socket."""
@@ -81,19 +84,19 @@ class Clients:
 
 
 @pytest.fixture(scope="session")
-def reference_install() -> Any:
+def reference_install() -> ReferenceInstall:
     return require_reference()
 
 
 @pytest.fixture(scope="module", params=KINDS)
-def interop_daemon(request: pytest.FixtureRequest, reference_install: Any
+def interop_daemon(request: pytest.FixtureRequest, reference_install: ReferenceInstall
                    ) -> Iterator[tuple[str, DaemonUnderTest]]:
     with running(request.param, prefix=f"xs-io-{request.param[:3]}-") as daemon:
         yield request.param, daemon
 
 
 @pytest.fixture
-def clients(interop_daemon: tuple[str, DaemonUnderTest], reference_install: Any
+def clients(interop_daemon: tuple[str, DaemonUnderTest], reference_install: ReferenceInstall
             ) -> Iterator[Clients]:
     kind, daemon = interop_daemon
     assert daemon.alive(), f"the {kind} daemon is not running"

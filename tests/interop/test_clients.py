@@ -186,8 +186,7 @@ def test_rm_missing_leaf_succeeds(clients: Clients) -> None:
 
 def test_watch_counts_events(clients: Clients) -> None:
     path = clients.p("w")
-    proc = clients.spawn("watch", "-n", "3", path)
-    try:
+    with clients.spawn("watch", "-n", "3", path) as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline() == f"{path}\n"  # the initial event
         c = clients.dom0()
@@ -195,24 +194,15 @@ def test_watch_counts_events(clients: Clients) -> None:
         c.write(clients.p("other"), b"1")
         c.rm(path)
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert (out, err, proc.returncode) == (f"{path}/x\n{path}\n", "", 0)
 
 
 def test_watch_special_path(clients: Clients) -> None:
-    proc = clients.spawn("watch", "-n", "2", "@introduceDomain")
-    try:
+    with clients.spawn("watch", "-n", "2", "@introduceDomain") as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "@introduceDomain\n"
         clients.add_guest()
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert (out, err, proc.returncode) == ("@introduceDomain\n", "", 0)
 
 

@@ -14,17 +14,20 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..daemon.domains import HYPERVISOR_STATES as DOMAIN_STATES
 from ..daemon.toolstack import GuestSpec
 from ..protocol import Op
 from .toolstack import create_guest
 from .util import accepts_connections, scratch_dir, wait_for
 from .wire import WireClient
 
-DOMAIN_STATES = ("running", "shutdown", "crashed", "dying", "gone")
+if TYPE_CHECKING:  # the reference harness is imported only when a test asks for it
+    from .reference import ReferenceInstall
+
 REQUIRE_REFERENCE_ENV = "XSACTOR_REQUIRE_REFERENCE"
 START_TIMEOUT = 30.0
 
@@ -39,6 +42,11 @@ def _guest_spec(domid: int | GuestSpec) -> GuestSpec:
 
 def _domid(domid: int | GuestSpec) -> int:
     return domid.domid if isinstance(domid, GuestSpec) else domid
+
+
+def _check_state(state: str) -> None:
+    if state not in DOMAIN_STATES:
+        raise ValueError(f"domain state must be one of {DOMAIN_STATES}, not {state!r}")
 
 
 class DaemonUnderTest(abc.ABC):
@@ -169,7 +177,7 @@ class EmbeddedDaemonProcess(DaemonUnderTest):
             self._toolstack = self.dom0()
         return self._toolstack
 
-    def _wait_for(self, condition: Any, what: str) -> None:
+    def _wait_for(self, condition: Callable[[], object], what: str) -> None:
         wait_for(condition, self.start_timeout, what, self._check_running, DaemonError)
 
     def _wait_for_guest(self, domid: int) -> str:
@@ -185,8 +193,7 @@ class EmbeddedDaemonProcess(DaemonUnderTest):
         return self._wait_for_guest(spec.domid)
 
     def set_domain_state(self, domid: int, state: str) -> None:
-        if state not in DOMAIN_STATES:
-            raise ValueError(f"domain state must be one of {DOMAIN_STATES}, not {state!r}")
+        _check_state(state)
         reply = self._dom0().request(Op.CONTROL, "hypervisor", domid, state)
         if reply.is_error:
             raise DaemonError(f"CONTROL hypervisor {domid} {state}: {reply.payload!r}")
@@ -217,7 +224,7 @@ class ReferenceDaemonDriver(DaemonUnderTest):
 
     name = "reference"
 
-    def __init__(self, install: Any, rundir: str | os.PathLike[str]) -> None:
+    def __init__(self, install: ReferenceInstall, rundir: str | os.PathLike[str]) -> None:
         super().__init__()
         from .reference import ReferenceDaemon
 
@@ -245,8 +252,7 @@ class ReferenceDaemonDriver(DaemonUnderTest):
         return path
 
     def set_domain_state(self, domid: int, state: str) -> None:
-        if state not in DOMAIN_STATES:
-            raise ValueError(f"domain state must be one of {DOMAIN_STATES}, not {state!r}")
+        _check_state(state)
         self.daemon.set_domain_state(domid, state)
 
     def alive(self) -> bool:
@@ -258,30 +264,27 @@ class ReferenceDaemonDriver(DaemonUnderTest):
             self.daemon.stop()
 
 
-_reference_install: Any = None
+_reference_install: ReferenceInstall | None = None
 _reference_reason: str | None = None
 
 
-def reference_install() -> tuple[Any, str | None]:
+def reference_install() -> tuple[ReferenceInstall | None, str | None]:
     """(install, None) when the reference C daemon can be used, else (None, why not).
 
     Computed once per process: fetching and unpacking the packages is slow.
     """
     global _reference_install, _reference_reason
     if _reference_install is None and _reference_reason is None:
+        from .reference import ReferenceUnavailable, ensure_install
+
         try:
-            from .reference import ReferenceUnavailable, ensure_install
-        except ImportError as exc:
-            _reference_reason = f"xsactor.testing.reference is not importable: {exc}"
-        else:
-            try:
-                _reference_install = ensure_install()
-            except ReferenceUnavailable as exc:
-                _reference_reason = f"reference xenstored unavailable: {exc}"
+            _reference_install = ensure_install()
+        except ReferenceUnavailable as exc:
+            _reference_reason = f"reference xenstored unavailable: {exc}"
     return _reference_install, _reference_reason
 
 
-def require_reference() -> Any:
+def require_reference() -> ReferenceInstall:
     """The reference install; otherwise skip the test, or fail it when
     ``XSACTOR_REQUIRE_REFERENCE=1`` (CI that must run the reference cases)."""
     import pytest
@@ -294,8 +297,8 @@ def require_reference() -> Any:
     pytest.skip(reason or "reference xenstored unavailable")
 
 
-def start_daemon(kind: str, rundir: str | os.PathLike[str], *, install: Any = None,
-                 **options: Any) -> DaemonUnderTest:
+def start_daemon(kind: str, rundir: str | os.PathLike[str], *,
+                 install: ReferenceInstall | None = None, **options: Any) -> DaemonUnderTest:
     """Start a daemon of ``kind`` ("embedded" or "reference") in ``rundir``.
 
     ``options`` go to the driver (e.g. ``extra_args``, ``guests`` for the embedded one); the
@@ -310,7 +313,7 @@ def start_daemon(kind: str, rundir: str | os.PathLike[str], *, install: Any = No
 
 
 @contextlib.contextmanager
-def running(kind: str, *, prefix: str = "xs-", install: Any = None,
+def running(kind: str, *, prefix: str = "xs-", install: ReferenceInstall | None = None,
             **options: Any) -> Iterator[DaemonUnderTest]:
     """A started daemon of ``kind`` (see :func:`start_daemon`) in a short temporary directory
     of its own; on exit the daemon is stopped and the directory removed."""

@@ -1,40 +1,26 @@
 """Play the toolstack over the wire: what xl does to a daemon, through a dom0 connection.
 
 Used by the daemon drivers of the tests for both the embedded and the C xenstored, so a guest
-domain is built the same way on each.
+domain is built the same way on each. :func:`apply_entries` (and its ``TreeWriter``) live with
+the entries in :mod:`xsactor.daemon.toolstack`, which the embedded daemon uses too.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
-from typing import Protocol
 
-from ..daemon.toolstack import Entry, GuestSpec, dom0_entries, guest_entries, replaced_paths
+from ..daemon.toolstack import (
+    GuestSpec,
+    TreeWriter,
+    apply_entries,
+    dom0_entries,
+    guest_entries,
+    replaced_paths,
+)
 from ..protocol.errors import ENOENT
-from ..protocol.perms import Perm
 from .wire import WireClient
 
-
-class TreeWriter(Protocol):
-    """A dom0 connection as :func:`apply_entries` uses it; a failed request raises."""
-
-    def mkdir(self, path: str, /) -> object: ...
-
-    def write(self, path: str, value: bytes, /) -> object: ...
-
-    def set_perms(self, path: str, perms: Sequence[Perm], /) -> object: ...
-
-
-def apply_entries(dom0: TreeWriter, entries: Iterable[Entry]) -> None:
-    """Create each entry (MKDIR or WRITE), then set its ACL if it has one."""
-    for entry in entries:
-        if entry.value is None:
-            dom0.mkdir(entry.path)
-        else:
-            dom0.write(entry.path, entry.value)
-        if entry.acl is not None:
-            dom0.set_perms(entry.path, entry.acl)
+__all__ = ["TreeWriter", "apply_entries", "boot_dom0", "create_guest"]
 
 
 def boot_dom0(dom0: WireClient) -> None:

@@ -1,13 +1,16 @@
-"""Small helpers of the test harnesses: short temporary directories, polling with a deadline."""
+"""Small helpers of the test harnesses: short temporary directories, polling with a deadline,
+background processes."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 
 def short_tempdir(prefix: str = "xs-") -> str:
@@ -53,3 +56,15 @@ def accepts_connections(path: str) -> bool:
     finally:
         sock.close()
     return True
+
+
+@contextlib.contextmanager
+def spawned(argv: list[str], **options: Any) -> Iterator[subprocess.Popen[str]]:
+    """``subprocess.Popen(argv, text=True, **options)``, killed on exit if still running, then
+    reaped (its pipes closed)."""
+    with subprocess.Popen(argv, text=True, **options) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()

@@ -100,6 +100,8 @@ class WireClient:
         return self.reply_to(packet.req_id)
 
     def reply_to(self, req_id: int) -> Packet:
+        """The reply with ``req_id``; events on the way go to ``events``, other replies are
+        dropped."""
         while True:
             packet = self.recv()
             if packet.op == Op.WATCH_EVENT:
@@ -184,12 +186,9 @@ class WireClient:
             if remaining <= 0:
                 raise TimeoutError("no watch event")
             packet = self.recv(remaining)
-            if packet.op == Op.WATCH_EVENT:
-                return self._event(packet)
-            self.inbox_unmatched(packet)
-
-    def inbox_unmatched(self, packet: Packet) -> None:
-        raise AssertionError(f"unexpected reply while waiting for an event: {packet!r}")
+            if packet.op != Op.WATCH_EVENT:
+                raise AssertionError(f"unexpected reply while waiting for an event: {packet!r}")
+            return self._event(packet)
 
     def sync(self) -> None:
         """Round-trip a harmless request, so every event queued before it has arrived."""

@@ -47,12 +47,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
+from ...logs import configure, get_logger
 from ...protocol import HEADER_SIZE, PAYLOAD_MAX, Op, Packet
 from ...protocol.ops import HEADER
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 RING_SIZE = 1024
 RING_MASK = RING_SIZE - 1
@@ -202,24 +201,16 @@ class GuestLink:
         """Copy as much of the pushable bytes as fits into the request ring."""
         if not self.pushable:
             return False
-        ring = self.ring
-        words = self.words
-        cons = words[REQ_CONS]
-        prod = words[REQ_PROD]
-        used = (prod - cons) & 0xFFFFFFFF
-        if used > RING_SIZE:
-            self.log.error("bridge.bad_request_indexes", cons=cons, prod=prod)
+        indexes = self.ring_indexes("request", REQ_CONS, REQ_PROD)
+        if indexes is None:
             return False
+        _, prod, used = indexes
         count = min(RING_SIZE - used, self.pushable)
         if not count:
             return False
-        pos = prod & RING_MASK
-        first = min(count, RING_SIZE - pos)
         with memoryview(self.inbuf) as view:
-            ring[REQ_OFFSET + pos:REQ_OFFSET + pos + first] = view[:first]
-            if count > first:
-                ring[REQ_OFFSET:REQ_OFFSET + count - first] = view[first:count]
-        words[REQ_PROD] = (prod + count) & 0xFFFFFFFF
+            _ring_write(self.ring, REQ_OFFSET, prod, view[:count])
+        self.words[REQ_PROD] = (prod + count) & 0xFFFFFFFF
         del self.inbuf[:count]
         self.pushable -= count
         return True
@@ -229,24 +220,28 @@ class GuestLink:
         """Drain the reply ring into the client's buffer (or discard it, between clients)."""
         if self.client is not None and len(self.outbuf) >= MAX_OUTBUF:
             return False
-        ring = self.ring
-        words = self.words
-        cons = words[RSP_CONS]
-        prod = words[RSP_PROD]
-        avail = (prod - cons) & 0xFFFFFFFF
+        indexes = self.ring_indexes("reply", RSP_CONS, RSP_PROD)
+        if indexes is None:
+            return False
+        cons, _, avail = indexes
         if not avail:
             return False
-        if avail > RING_SIZE:
-            self.log.error("bridge.bad_reply_indexes", cons=cons, prod=prod)
-            return False
-        pos = cons & RING_MASK
-        first = min(avail, RING_SIZE - pos)
-        data = ring[RSP_OFFSET + pos:RSP_OFFSET + pos + first]
-        if avail > first:
-            data += ring[RSP_OFFSET:RSP_OFFSET + avail - first]
-        words[RSP_CONS] = (cons + avail) & 0xFFFFFFFF
+        data = _ring_read(self.ring, RSP_OFFSET, cons, avail)
+        self.words[RSP_CONS] = (cons + avail) & 0xFFFFFFFF
         self.on_replies(data)
         return True
+
+    def ring_indexes(self, ring: str, cons_word: int, prod_word: int
+                     ) -> tuple[int, int, int] | None:
+        """(cons, prod, bytes between them) of one ring; None, logged, when the indexes are
+        more than a ring apart."""
+        cons = self.words[cons_word]
+        prod = self.words[prod_word]
+        filled = (prod - cons) & 0xFFFFFFFF
+        if filled > RING_SIZE:
+            self.log.error("bridge.bad_ring_indexes", ring=ring, cons=cons, prod=prod)
+            return None
+        return cons, prod, filled
 
     def on_replies(self, data: bytes) -> None:
         """Follow frame boundaries (to count replies) while forwarding or discarding."""
@@ -427,6 +422,25 @@ class GuestLink:
         self.bridge.guests.pop(self.domid, None)
 
 
+def _ring_write(ring: mmap.mmap, base: int, index: int, data: memoryview) -> None:
+    """Copy ``data`` into the ring at ``base`` from free-running ``index`` on, wrapping."""
+    pos = index & RING_MASK
+    first = min(len(data), RING_SIZE - pos)
+    ring[base + pos:base + pos + first] = data[:first]
+    if len(data) > first:
+        ring[base:base + len(data) - first] = data[first:]
+
+
+def _ring_read(ring: mmap.mmap, base: int, index: int, count: int) -> bytes:
+    """``count`` bytes of the ring at ``base`` from free-running ``index`` on, wrapping."""
+    pos = index & RING_MASK
+    first = min(count, RING_SIZE - pos)
+    data = ring[base + pos:base + pos + first]
+    if count > first:
+        data += ring[base:base + count - first]
+    return data
+
+
 def _drain(fd: int) -> bytes:
     chunks = []
     while True:
@@ -525,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", required=True, help="the daemon's event FIFO")
     args = parser.parse_args(argv)
     # stdout is the control channel: logs go to stderr.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    configure("debug", sys.stderr)
     bridge = Bridge(args.events)
     log.info("bridge.started", pid=os.getpid())
     bridge.run()

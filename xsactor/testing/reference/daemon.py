@@ -24,32 +24,29 @@ import os
 import select
 import shutil
 import signal
-import struct
 import subprocess
 import sys
-import tempfile
 import time
 import weakref
 from pathlib import Path
 from typing import Any
 
+from ...daemon.domains import HYPERVISOR_STATES as DOMAIN_STATES
 from ...daemon.toolstack import GuestSpec
 from ...logs import get_logger
 from ...protocol import ConnectionLost, Op
 from ..toolstack import boot_dom0, create_guest
-from ..util import accepts_connections
+from ..util import accepts_connections, short_tempdir, wait_for
 from ..wire import WireClient
-from .bridge import ERROR_OFFSET, PAGE_SIZE
+from .bridge import ERROR_OFFSET, PAGE_SIZE, U32
 from .fetch import ReferenceInstall
 
 log = get_logger(__name__)
 
-DOMAIN_STATES = ("running", "shutdown", "crashed", "dying", "gone")
 VIRQ_PORT = 1
 PORT_BASE = 0x10000
 """The stub binds domain D's event channel as local port PORT_BASE + D."""
 SUN_PATH_MAX = 107
-PORT = struct.Struct("<I")
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 _BRIDGE_MAIN = "import sys; from xsactor.testing.reference.bridge import main; sys.exit(main())"
 
@@ -98,10 +95,6 @@ class ReferenceDaemon:
     @property
     def bridge_pid(self) -> int | None:
         return self._bridge.pid if self._bridge is not None else None
-
-    def guest_socket(self, domid: int) -> str:
-        """The unix socket serving guest ``domid``'s ring (KeyError if not bridged)."""
-        return self._guests[domid]
 
     def ring_path(self, domid: int) -> Path:
         return self.stub_dir / f"ring-{domid}"
@@ -207,7 +200,7 @@ class ReferenceDaemon:
         """The ``error`` field of the guest's ring page (3: protocol violation)."""
         with open(self.ring_path(domid), "rb") as fh:
             fh.seek(ERROR_OFFSET)
-            return PORT.unpack(fh.read(4))[0]
+            return U32.unpack(fh.read(4))[0]
 
     def set_domain_state(self, domid: int, state: str) -> None:
         """Tell the daemon the hypervisor now sees ``domid`` as ``state``.
@@ -224,7 +217,7 @@ class ReferenceDaemon:
         self._require_running()
         _fresh_file(self.stub_dir / f"state-{domid}", state.encode() + b"\n")
         _drain(self._ack_fd)
-        os.write(self._events_fd, PORT.pack(VIRQ_PORT))
+        os.write(self._events_fd, U32.pack(VIRQ_PORT))
         self._wait_readable(self._ack_fd, f"the daemon's check of domain {domid}")
         _drain(self._ack_fd)
         self.log.info("reference.domain_state", domid=domid, state=state)
@@ -236,7 +229,7 @@ class ReferenceDaemon:
         self.rundir.mkdir(parents=True, exist_ok=True)
         if len(str(self.rundir)) + len("/guest-32751") > SUN_PATH_MAX:
             # AF_UNIX paths are short: put the sockets in a short folder of their own.
-            self._tmp_sock_dir = Path(tempfile.mkdtemp(prefix="xsref-"))
+            self._tmp_sock_dir = Path(short_tempdir("xsref-"))
             self._sock_dir = self._tmp_sock_dir
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
@@ -268,23 +261,20 @@ class ReferenceDaemon:
         self._finalizer = weakref.finalize(self, _stop_processes, None, self._proc)
 
     def _wait_for_socket(self) -> None:
-        """Until a connect succeeds: wait on the process (it may die) with a backoff."""
+        """Until a connect succeeds, or the process dies."""
         proc = self._proc
         assert proc is not None
-        deadline = time.monotonic() + self.start_timeout
-        delay = 0.001
-        while True:
-            if accepts_connections(self.socket_path):
-                return
-            if time.monotonic() > deadline:
-                raise self._failure(f"xenstored did not listen on {self.socket_path} "
-                                    f"within {self.start_timeout}s")
-            try:
-                proc.wait(delay)
-            except subprocess.TimeoutExpired:
-                delay = min(delay * 2, 0.05)
-                continue
-            raise self._failure(f"xenstored exited with status {proc.returncode} at start")
+
+        def check_alive() -> None:
+            if proc.poll() is not None:
+                raise self._failure(f"xenstored exited with status {proc.returncode} at start")
+
+        try:
+            wait_for(lambda: accepts_connections(self.socket_path), self.start_timeout,
+                     check=check_alive)
+        except TimeoutError:
+            raise self._failure(f"xenstored did not listen on {self.socket_path} "
+                                f"within {self.start_timeout}s") from None
 
     def _start_bridge(self) -> None:
         env = dict(os.environ)

@@ -46,6 +46,7 @@ STUB_SOURCE = Path(__file__).with_name("stub.c")
 CFLAGS: tuple[str, ...] = ("-shared", "-fPIC", "-O2", "-Wall", "-Wextra")
 
 _ROOT = "root"
+_XENSTORED = "usr/lib/xen-4.17/bin/xenstored"
 _COMPLETE = ".complete"
 _LOCK = ".lock"
 
@@ -123,7 +124,7 @@ def _install(cache: Path, stub: Path) -> ReferenceInstall:
     root = cache / _ROOT
     return ReferenceInstall(
         root=root,
-        xenstored=root / "usr/lib/xen-4.17/bin/xenstored",
+        xenstored=root / _XENSTORED,
         lib_dirs=(root / "usr/lib/x86_64-linux-gnu", root / "usr/lib/xen-4.17/lib"),
         clients_dir=root / "usr/bin",
         python_dir=root / "usr/lib/xen-4.17/lib/python",
@@ -153,7 +154,7 @@ def _is_complete(cache: Path) -> bool:
             return False
     except OSError:
         return False
-    return (cache / _ROOT / "usr/lib/xen-4.17/bin/xenstored").is_file()
+    return (cache / _ROOT / _XENSTORED).is_file()
 
 
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -192,8 +193,8 @@ def _fetch_packages(cache: Path) -> None:
             unpack = _run(["dpkg", "-x", str(deb), str(root)], work)
             if unpack.returncode != 0:
                 raise ReferenceUnavailable(f"dpkg -x {deb.name} failed: {_tail(unpack.stderr)}")
-        if not (root / "usr/lib/xen-4.17/bin/xenstored").is_file():
-            raise ReferenceUnavailable("the packages hold no usr/lib/xen-4.17/bin/xenstored")
+        if not (root / _XENSTORED).is_file():
+            raise ReferenceUnavailable(f"the packages hold no {_XENSTORED}")
         final = cache / _ROOT
         if final.exists():
             shutil.rmtree(final)
