@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 from xsactor import Client, mailbox_of
 from xsactor.daemon.config import DaemonConfig
 from xsactor.daemon.server import Daemon
-from xsactor.testing.util import scratch_dir
+from xsactor.testing.util import scratch_dir, wait_for
 
 from .fakexs import FakeXenStored
 
@@ -32,16 +31,7 @@ GUEST = 5
 
 def until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
     """Poll ``condition`` (yielding to the hub) until it is true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    delay = 0.0005
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        gevent.sleep(delay)  # polling a condition with a deadline
-        delay = min(delay * 2, 0.02)
+    return wait_for(condition, timeout, what, error=AssertionError, sleep=gevent.sleep)
 
 
 def stall_reads(fake: FakeXenStored, client: Client, count: int,

@@ -37,7 +37,7 @@ from ..logs import get_logger
 from ..protocol import Decoder, Op
 from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_from_payload
 from ..protocol.ops import HEADER, op_name
-from ..protocol.packets import Packet, join_args, split_args
+from ..protocol.packets import Packet, encode, join_args, split_args
 from ..protocol.paths import is_within
 from .errors import BusClosed, RequestTimeout
 from .transports import Connector, Transport, request_error
@@ -267,7 +267,7 @@ class Connection:
         req_id = self._next_id
         self._next_id = req_id + 1 if req_id < 0xFFFFFFFF else 1
         self._pending[req_id] = entry
-        self._outq.append(HEADER.pack(op, req_id, tx_id, len(payload)) + payload)
+        self._outq.append(encode(op, req_id, tx_id, payload))
         if not self._flush_pending:
             self._flush_pending = True
             self._loop.run_callback(self._flush)

@@ -39,6 +39,11 @@ def split_args(payload: bytes) -> list[bytes]:
     return parts
 
 
+def encode(op: int, req_id: int, tx_id: int, payload: bytes) -> bytes:
+    """One message as wire bytes (what :meth:`Packet.encode` does, without the object)."""
+    return HEADER.pack(op, req_id, tx_id, len(payload)) + payload
+
+
 @dataclass(frozen=True, slots=True)
 class Packet:
     """One XenStore message: header fields and the payload."""
@@ -64,7 +69,7 @@ class Packet:
 
     def encode(self) -> bytes:
         """Header and payload as wire bytes."""
-        return HEADER.pack(self.op, self.req_id, self.tx_id, len(self.payload)) + self.payload
+        return encode(self.op, self.req_id, self.tx_id, self.payload)
 
     @property
     def args(self) -> list[bytes]:

@@ -10,7 +10,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def short_tempdir(prefix: str = "xs-") -> str:
@@ -28,22 +30,27 @@ def scratch_dir(prefix: str = "xs-") -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str = "a condition",
+def wait_for(condition: Callable[[], T], timeout: float, what: str = "a condition",
              check: Callable[[], object] | None = None,
-             error: type[Exception] = TimeoutError) -> None:
-    """Poll ``condition`` until it is true; ``check`` may raise (e.g. the process died).
+             error: type[Exception] = TimeoutError,
+             sleep: Callable[[float], object] = time.sleep) -> T:
+    """Poll ``condition`` until it returns something true, and return that; ``check`` may
+    raise (e.g. the process died). Raises ``error`` after ``timeout`` seconds.
 
-    Raises ``error`` after ``timeout`` seconds.
+    ``sleep`` waits between polls: pass ``gevent.sleep`` from code running on the gevent hub.
     """
     deadline = time.monotonic() + timeout
-    delay = 0.001
-    while not condition():
+    delay = 0.0005
+    while True:
+        value = condition()
+        if value:
+            return value
         if check is not None:
             check()
         if time.monotonic() > deadline:
             raise error(f"timed out waiting for {what}")
-        time.sleep(delay)  # polling a condition with a deadline
-        delay = min(delay * 2, 0.05)
+        sleep(delay)  # polling a condition with a deadline
+        delay = min(delay * 2, 0.02)
 
 
 def accepts_connections(path: str) -> bool:
