@@ -22,6 +22,11 @@ PERMS = ["n0", "r5", "b5", "n5", "w5", "r0", "b0", "r6"]
 
 Step = tuple[int, object, bytes, int]
 
+# Domain operations go through a dom0 connection that never watches: 4.17 queues the events of
+# a RELEASE before or after its reply depending on its connection list when the sender holds
+# watches (reference-daemon-notes.md), which is no behaviour to compare.
+TOOLSTACK = 2
+
 
 def plan(seed: int, length: int) -> list[Step]:
     rnd = random.Random(seed)
@@ -54,11 +59,11 @@ def plan(seed: int, length: int) -> list[Step]:
         elif kind == "rr":
             steps.append((who, Op.RESET_WATCHES, b"", 0))
         elif kind == "intro":
-            steps.append((0, Op.INTRODUCE, join_args(6, 0, 1), 0))
+            steps.append((TOOLSTACK, Op.INTRODUCE, join_args(6, 0, 1), 0))
         elif kind == "rel":
-            steps.append((0, Op.RELEASE, join_args(6), 0))
+            steps.append((TOOLSTACK, Op.RELEASE, join_args(6), 0))
         else:
-            steps.append((0, "hypervisor", rnd.choice([b"shutdown", b"crashed", b"running"]), 0))
+            steps.append((TOOLSTACK, "hypervisor", rnd.choice([b"shutdown", b"crashed", b"running"]), 0))
     return steps
 
 
@@ -67,7 +72,8 @@ def run(kind: str, steps: list[Step]) -> list[tuple]:
     with running(kind) as daemon:
         daemon.add_guest(5)
         daemon.add_guest(6)
-        conns = {0: daemon.dom0(), 1: daemon.dom0(), 5: daemon.guest(5), 6: daemon.guest(6)}
+        conns = {0: daemon.dom0(), 1: daemon.dom0(), TOOLSTACK: daemon.dom0(),
+                 5: daemon.guest(5), 6: daemon.guest(6)}
         for who, op, payload, tx in steps:
             if op == "hypervisor":
                 daemon.set_domain_state(6, payload.decode())
