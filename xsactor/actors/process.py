@@ -584,7 +584,7 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
     target = me.monitors.pop(ref, None)
     if target is not None:
         del target.watchers[ref]
-    if flush and me.box is not None:
+    if flush and target is None and me.box is not None:  # an active one had queued nothing
         me.box.purge(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN"
                      and m[1] is ref)
     return target is not None
