@@ -101,6 +101,27 @@ def test_a_plain_greenlet_is_adopted_and_its_end_is_an_exit() -> None:
     g.join(5)
 
 
+def test_adopted_greenlets_are_forgotten_when_they_end() -> None:
+    before = len(px._BY_GREENLET)
+    greenlets = [gevent.spawn(self_pid) for _ in range(50)]
+    gevent.joinall(greenlets)
+    gevent.sleep(0)
+    assert len(px._BY_GREENLET) == before
+    assert all(not is_alive(g.value) for g in greenlets)
+
+
+def test_pid_of_a_greenlet_adopts_only_when_asked() -> None:
+    g = gevent.spawn(receive, "stop")
+    assert px.pid_of(g) is None
+    pid = px.pid_of(g, adopt=True)
+    assert pid is not None and px.pid_of(g) is pid and px.pid_of(gevent.getcurrent()) is None
+    ref = monitor(pid)
+    send(pid, "stop")
+    assert wait_down(ref) == "normal"
+    with pytest.raises(BadArg):
+        px.pid_of(g, adopt=True)  # it has ended
+
+
 def test_the_hub_is_not_a_process() -> None:
     errors: list[BaseException] = []
 

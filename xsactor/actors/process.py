@@ -40,10 +40,10 @@ from .mailbox import Mailbox, ReceiveTimeout, bind_mailbox, mailbox_of
 __all__ = [
     "ANY", "KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "BadArg", "Exit", "ExitError",
     "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "alias", "demonitor",
-    "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "process_info",
-    "processes", "receive", "register", "registered", "release_self", "remove_exit_hook",
-    "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt", "trap_exit",
-    "unalias", "unlink", "unregister", "whereis",
+    "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "pid_of",
+    "process_info", "processes", "receive", "register", "registered", "release_self",
+    "remove_exit_hook", "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
+    "trap_exit", "unalias", "unlink", "unregister", "whereis",
 ]
 
 NORMAL = "normal"
@@ -235,15 +235,28 @@ def _me() -> _Process:
     """The calling process, adopting the calling greenlet if needed."""
     g = getcurrent()
     proc = _BY_GREENLET.get(g)
-    if proc is None:
-        if isinstance(g, Hub):
-            raise RuntimeError("the gevent hub is not a process")
-        proc = _Process(g, adopted=True)
-        _PROCS[proc.pid] = proc
-        _BY_GREENLET[g] = proc
-        if isinstance(g, Greenlet):
-            g.rawlink(_adopted_ended)
+    return proc if proc is not None else _adopt(g)
+
+
+def _adopt(g: Any) -> _Process:
+    if isinstance(g, Hub):
+        raise RuntimeError("the gevent hub is not a process")
+    if g.dead:
+        raise BadArg(f"{g!r} has ended")
+    proc = _Process(g, adopted=True)
+    _PROCS[proc.pid] = proc
+    _BY_GREENLET[g] = proc
+    if isinstance(g, Greenlet):
+        g.rawlink(_adopted_ended)
     return proc
+
+
+def pid_of(greenlet: Any, *, adopt: bool = False) -> Pid | None:
+    """The pid of the process running in ``greenlet`` (with ``adopt``, making it one)."""
+    proc = _BY_GREENLET.get(greenlet)
+    if proc is None:
+        return _adopt(greenlet).pid if adopt else None
+    return proc.pid
 
 
 def _live_me() -> _Process:
@@ -255,7 +268,10 @@ def _live_me() -> _Process:
 
 def _adopted_ended(g: Greenlet) -> None:
     proc = _BY_GREENLET.get(g)
-    if proc is None or not proc.alive:
+    if proc is None:
+        return
+    _forget_greenlet(proc)
+    if not proc.alive:
         return
     if g.successful():
         value = g.value

@@ -11,9 +11,9 @@ Python side: ``@scenario def name(trace: Trace) -> None``.
 
 Rendering (:func:`fmt`): atoms and str as text, integers, ``true``/``false``, None as
 ``undefined``, tuples ``{a,b}``, lists ``[a,b]``, :class:`Shutdown` ``{shutdown,T}``, a crash
-(Erlang ``{Reason, Stack}``, a Python exception) as ``crash:Reason`` (Python: the exception's
-first argument, else its class name). Pids and references print as ``<pid>`` / ``<ref>``:
-scenarios print names, not pids.
+(Erlang ``{Reason, Stack}``, a Python exception) as ``crash:Reason`` (Python: an
+``ExitError``'s reason, else the exception's first argument, else its class name). Pids and
+references print as ``<pid>`` / ``<ref>``: scenarios print names, not pids.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..actors.process import Pid, Ref, Shutdown
+from ..actors.process import ExitError, Pid, Ref, Shutdown
 from .daemons import REQUIRE_REFERENCE_ENV
 
 __all__ = ["SCENARIOS", "ScenarioError", "Trace", "escript_path", "fmt", "require_escript",
@@ -60,6 +60,8 @@ def fmt(term: Any) -> str:
         return "[" + ",".join(fmt(item) for item in term) + "]"
     if isinstance(term, Shutdown):
         return "{shutdown," + fmt(term.term) + "}"
+    if isinstance(term, ExitError):  # Erlang's error(Reason) raised by a BIF
+        return "crash:" + fmt(term.reason)
     if isinstance(term, BaseException):
         return "crash:" + (fmt(term.args[0]) if term.args else type(term).__name__)
     if isinstance(term, Pid):

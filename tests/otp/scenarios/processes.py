@@ -128,6 +128,8 @@ def link_dead(trace: Trace) -> None:
     except NoProc as exc:
         trace("caught", "error", exc.reason)
     trace("self_alive", True)
+    uncaught, _ = spawn_monitor(link, d)
+    trace("uncaught", wait_down(uncaught))
     trap_exit(True)
     link(d)
     trace("trapping", "got", receive())
