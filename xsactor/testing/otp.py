@@ -18,7 +18,6 @@ references print as ``<pid>`` / ``<ref>``: scenarios print names, not pids.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..actors.process import ExitError, Pid, Ref, Shutdown
-from .daemons import REQUIRE_REFERENCE_ENV
+from .util import reference_unavailable
 
 __all__ = ["SCENARIOS", "ScenarioError", "Trace", "escript_path", "fmt", "require_escript",
            "run_escripts", "run_python", "scenario"]
@@ -104,14 +103,10 @@ def escript_path() -> tuple[str | None, str | None]:
 def require_escript() -> str:
     """``escript``'s path; otherwise skip the test, or fail it when
     ``XSACTOR_REQUIRE_REFERENCE=1`` (CI must run the OTP cases)."""
-    import pytest
-
     path, reason = escript_path()
     if path is not None:
         return path
-    if os.environ.get(REQUIRE_REFERENCE_ENV) == "1":
-        pytest.fail(f"{reason} (and {REQUIRE_REFERENCE_ENV}=1)", pytrace=False)
-    pytest.skip(reason or "escript unavailable")
+    reference_unavailable(reason or "escript unavailable")
 
 
 def _trace_lines(stdout: str) -> list[str]:
