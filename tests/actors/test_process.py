@@ -110,16 +110,17 @@ def test_adopted_greenlets_are_forgotten_when_they_end() -> None:
     assert all(not is_alive(g.value) for g in greenlets)
 
 
-def test_pid_of_a_greenlet_adopts_only_when_asked() -> None:
+def test_pid_of_never_adopts_adopt_does() -> None:
     g = gevent.spawn(receive, "stop")
-    assert px.pid_of(g) is None
-    pid = px.pid_of(g, adopt=True)
-    assert pid is not None and px.pid_of(g) is pid and px.pid_of(gevent.getcurrent()) is None
+    assert px.pid_of(g) is None and px.pid_of() is None
+    pid = px.adopt(g)
+    assert px.pid_of(g) is pid and px.adopt(g) is pid
     ref = monitor(pid)
     send(pid, "stop")
     assert wait_down(ref) == "normal"
+    assert px.pid_of(g) is None
     with pytest.raises(BadArg):
-        px.pid_of(g, adopt=True)  # it has ended
+        px.adopt(g)  # it has ended
 
 
 def test_the_hub_is_not_a_process() -> None:

@@ -39,7 +39,8 @@ from .mailbox import Mailbox, ReceiveTimeout, bind_mailbox, mailbox_of
 
 __all__ = [
     "ANY", "KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "BadArg", "Exit", "ExitError",
-    "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "alias", "demonitor",
+    "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "adopt", "alias",
+    "demonitor",
     "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "pid_of",
     "process_info", "processes", "receive", "register", "registered", "release_self",
     "remove_exit_hook", "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
@@ -251,12 +252,10 @@ def _adopt(g: Any) -> _Process:
     return proc
 
 
-def pid_of(greenlet: Any, *, adopt: bool = False) -> Pid | None:
-    """The pid of the process running in ``greenlet`` (with ``adopt``, making it one)."""
+def adopt(greenlet: Any) -> Pid:
+    """The pid of the process running on ``greenlet``, making it one if it is not yet."""
     proc = _BY_GREENLET.get(greenlet)
-    if proc is None:
-        return _adopt(greenlet).pid if adopt else None
-    return proc.pid
+    return (proc if proc is not None else _adopt(greenlet)).pid
 
 
 def _live_me() -> _Process:
@@ -691,6 +690,13 @@ def add_info_provider(key: str, provider: Callable[[Pid], Any]) -> None:
 def processes() -> list[Pid]:
     """The live processes."""
     return list(_PROCS)
+
+
+def pid_of(greenlet: Any = None) -> Pid | None:
+    """The pid of the live process running on ``greenlet`` (default: the caller), or None for
+    a plain greenlet (never adopts it: for layers such as the bus that only act on processes)."""
+    proc = _BY_GREENLET.get(getcurrent() if greenlet is None else greenlet)
+    return proc.pid if proc is not None and proc.alive else None
 
 
 def process_info(pid: Pid) -> dict[str, Any] | None:
