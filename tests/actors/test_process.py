@@ -278,6 +278,7 @@ def test_hooks_run_in_order_a_failing_hook_is_logged_and_down_follows() -> None:
     def proc() -> None:
         add_exit_hook(lambda pid, reason: order.append("first"))
         add_exit_hook(lambda pid, reason: 1 / 0)
+        add_exit_hook(lambda pid, reason: link(pid))  # needs a live process: raises Exit
         handle = add_exit_hook(lambda pid, reason: order.append("removed"))
         add_exit_hook(lambda pid, reason: order.append(f"last, queued: {len(mailbox_of(main))}"))
         assert px.remove_exit_hook(handle) and not px.remove_exit_hook(handle)
@@ -289,7 +290,7 @@ def test_hooks_run_in_order_a_failing_hook_is_logged_and_down_follows() -> None:
         send(pid, "stop")
         assert wait_down(ref) == "normal"
     assert order == ["first", "last, queued: 0"]
-    assert [log["event"] for log in logs] == ["exit hook failed"]
+    assert [log["event"] for log in logs] == ["exit hook failed", "exit hook failed"]
     assert logs[0]["pid"] == repr(pid)
 
 

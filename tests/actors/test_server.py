@@ -13,6 +13,7 @@ from xsactor.actors import Mailbox, mailbox_of
 from xsactor.actors import server as gs
 from xsactor.actors.process import (
     ANY,
+    Exit,
     ExitError,
     NoProc,
     Pid,
@@ -151,6 +152,17 @@ def test_start_timeout_kills_the_server_and_frees_the_name() -> None:
     assert whereis("stuck") is None
     with pytest.raises(Exception, match="no message"):
         receive(timeout=0)  # no EXIT from the killed server: it was unlinked first
+
+
+@pytest.mark.parametrize("failure", [gs.Stop("custom"), Exit("custom")])
+def test_init_can_stop_with_a_reason(failure: BaseException) -> None:
+    class Stopping(gs.Server):
+        def init(self) -> None:
+            raise failure
+
+    with pytest.raises(gs.StartError) as info:
+        gs.start_link(Stopping, name="stopping")  # not trapping: a signal would kill us
+    assert info.value.reason == "custom" and whereis("stopping") is None
 
 
 def test_a_failed_start_link_sends_no_exit_signal_to_the_caller() -> None:

@@ -365,7 +365,7 @@ def _release(proc: _Process) -> None:
         for hook in hooks:
             try:
                 hook.callback(pid, reason)
-            except Exception as exc:
+            except (Exception, GreenletExit) as exc:  # one bad hook must not stop the rest
                 _log.error("exit hook failed", pid=repr(pid), hook=repr(hook.callback),
                            error=repr(exc), exc_info=exc)
     if proc.links:
