@@ -43,6 +43,7 @@ from xsactor.actors.process import (
     unregister,
     whereis,
 )
+from xsactor.testing.processes import no_leftovers
 from xsactor.testing.util import wait_for
 
 
@@ -379,3 +380,18 @@ def test_process_info_describes_the_process() -> None:
         assert process_info(a) is None
     finally:
         px._INFO.pop("test_resource", None)
+
+
+# -- the leftover check itself -------------------------------------------------------------
+def test_the_leftover_check_finds_and_ends_a_stray_greenlet() -> None:
+    with pytest.raises(pytest.fail.Exception, match="greenlets left"), no_leftovers():
+        stray = gevent.spawn(gevent.sleep, 30)
+        gevent.sleep(0)
+    assert stray.dead
+
+
+def test_the_leftover_check_finds_and_kills_a_process() -> None:
+    with (pytest.raises(pytest.fail.Exception, match="processes left"),
+          no_leftovers(timeout=0.05)):
+        pid = spawn(receive, "never")
+    assert not is_alive(pid)
