@@ -476,3 +476,36 @@ def test_exit_signals_through_a_link_graph(case: tuple[list[bool], set[tuple[int
         if i not in dead:
             send(pid, "stop")
             assert wait_down(ref) == "normal"
+
+
+def test_cleanup_calls_of_a_dead_process_are_harmless() -> None:
+    """A process killed inside a call unwinds through the call's cleanup (unalias,
+    demonitor) without a second error."""
+    from xsactor.actors import server as gs
+
+    class Slow(gs.Server):
+        def handle_call(self, request: Any, caller: gs.Caller) -> Any:
+            return gs.NOREPLY
+
+    server = gs.start(Slow)
+    assert server is not None
+    me = self_pid()
+    unwound: list[Any] = []
+
+    def caller() -> None:
+        try:
+            gs.call(server, "x", timeout=None)
+        except BaseException as exc:
+            unwound.append(exc)
+            raise
+        finally:
+            send(me, "unwound")
+
+    pid, ref = spawn_monitor(caller)
+    gevent.sleep(0)
+    exit(pid, "custom")
+    assert wait_down(ref) == "custom"
+    receive("unwound", timeout=5)
+    assert len(unwound) == 1 and isinstance(unwound[0], Exit) and unwound[0].reason == "custom"
+    assert unwound[0].__context__ is None  # not a second Exit raised by the cleanup
+    gs.stop(server)

@@ -572,7 +572,7 @@ def link(pid: Pid) -> None:
 
 def unlink(pid: Pid) -> None:
     """Remove the link; an EXIT from ``pid`` already queued stays queued (rule P3)."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     target = pid._proc
     me.links.discard(target)
     target.links.discard(me)
@@ -595,7 +595,7 @@ def monitor(pid: Pid | str) -> Ref:
 def demonitor(ref: Ref, flush: bool = False) -> bool:
     """Stop the monitor ``ref``: no DOWN for it is queued after this; with ``flush``, one
     already queued is removed (P8). True if the monitor was active."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     target = me.monitors.pop(ref, None)
     if target is not None:
         del target.watchers[ref]
@@ -620,7 +620,7 @@ def alias(ref: Ref | None = None) -> Ref:
 
 def unalias(ref: Ref) -> bool:
     """Deactivate the caller's alias ``ref``; False if it was not active."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     if me.aliases is None or ref not in me.aliases:
         return False
     me.aliases.discard(ref)
@@ -631,7 +631,7 @@ def unalias(ref: Ref) -> bool:
 def trap_exit(flag: bool) -> bool:
     """Set whether the caller traps exits (signals become EXIT messages); returns the old
     value."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     old, me.trap = me.trap, bool(flag)
     return old
 
