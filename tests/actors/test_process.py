@@ -126,16 +126,19 @@ def test_pid_of_never_adopts_adopt_does() -> None:
 
 def test_the_hub_is_not_a_process() -> None:
     errors: list[BaseException] = []
+    count = len(px.processes())
 
     def in_hub() -> None:
-        try:
-            self_pid()
-        except RuntimeError as exc:
-            errors.append(exc)
+        for call in (self_pid, lambda: spawn_link(idle), lambda: spawn_monitor(idle)):
+            try:
+                call()
+            except RuntimeError as exc:
+                errors.append(exc)
 
     gevent.get_hub().loop.run_callback(in_hub)
     gevent.sleep(0)
-    assert errors and "hub" in str(errors[0])
+    assert len(errors) == 3 and all("hub" in str(error) for error in errors)
+    assert len(px.processes()) == count  # no half-made process left
 
 
 @settings(max_examples=30, deadline=None)

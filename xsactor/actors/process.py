@@ -190,8 +190,7 @@ class _Hook:
 
 class _Process:
     __slots__ = ("adopted", "aliases", "alive", "box", "greenlet", "hooks", "links", "monitors",
-                 "name",
-                 "pid", "reason", "started", "trap", "waiting", "watchers")
+                 "name", "pid", "reason", "started", "trap", "waiting", "watchers")
 
     def __init__(self, greenlet: Any, adopted: bool) -> None:
         self.pid = Pid(self, next(_ids))
@@ -444,6 +443,7 @@ def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
     ``link`` links it to the caller before it can run (atomic, rule P1); ``monitor`` returns
     ``(pid, ref)``; ``mailbox`` gives it that mailbox (e.g. a bounded one).
     """
+    me = _live_me() if link or monitor else None
     hub = get_hub()
     g = RawGreenlet(_run, hub)
     proc = _Process(g, adopted=False)
@@ -452,18 +452,18 @@ def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
     if mailbox is not None:
         bind_mailbox(g, mailbox)
         proc.box = mailbox
-    if link or monitor:
-        me = _live_me()
-        if link:
-            me.links.add(proc)
-            proc.links.add(me)
     hub.loop.run_callback(g.switch, proc, fn, args, kwargs or {})
-    if monitor:
-        ref = Ref()
-        me.monitors[ref] = proc
-        proc.watchers[ref] = me
-        return proc.pid, ref
-    return proc.pid
+    if me is None:
+        return proc.pid
+    if link:
+        me.links.add(proc)
+        proc.links.add(me)
+    if not monitor:
+        return proc.pid
+    ref = Ref()
+    me.monitors[ref] = proc
+    proc.watchers[ref] = me
+    return proc.pid, ref
 
 
 def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
