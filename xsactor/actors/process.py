@@ -421,15 +421,15 @@ def _run(proc: _Process, fn: Callable[..., Any], args: tuple[Any, ...],
         reason = exc.reason
     except GreenletExit:
         reason = KILLED
-    except Exception as exc:
+    except (SystemExit, KeyboardInterrupt) as exc:  # end, then let gevent stop the program
+        _die(proc, exc, unwind=False)
+        _forget_greenlet(proc)
+        raise
+    except BaseException as exc:  # Exception, and gevent.Timeout: a crash
         reason = exc
         if proc.alive:
             _log.error("process crashed", pid=repr(proc.pid), name=proc.name,
                        error=repr(exc), exc_info=exc)
-    except BaseException as exc:  # SystemExit, KeyboardInterrupt: end, then let gevent act
-        _die(proc, exc, unwind=False)
-        _forget_greenlet(proc)
-        raise
     if proc.alive:
         _die(proc, reason, unwind=False)
     _forget_greenlet(proc)

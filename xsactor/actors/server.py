@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from gevent import GreenletExit
+
 from ..logs import get_logger
 from .mailbox import ReceiveTimeout
 from .process import (
@@ -229,7 +231,9 @@ def _serve(spec: ServerSpec, args: tuple[Any, ...], tag: Ref, parent: Pid | None
         if not is_alive(me):
             raise  # killed by a signal while in init
         _init_failed(tag, parent, "error", exc.reason, exc.reason)
-    except Exception as exc:
+    except (GreenletExit, SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # Exception, and gevent.Timeout: a crash
         _log.error("server init crashed", pid=repr(me), error=repr(exc), exc_info=exc)
         _init_failed(tag, parent, "error", exc, exc)
     send(tag, ("$ack", tag, "ok", None))
@@ -256,7 +260,9 @@ def _loop(server: Server, parent: Pid) -> None:
             if not is_alive(server.pid):
                 raise  # killed by a signal: no terminate
             ending = (exc.reason,)
-        except Exception as exc:
+        except (GreenletExit, SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # Exception, and gevent.Timeout: a crash
             ending = (exc,)
         if ending is not None:
             _terminate(server, ending[0], message, stop)
