@@ -58,6 +58,7 @@ from .process import (
     exit,
     is_alive,
     is_normal_reason,
+    is_reason,
     monitor,
     receive,
     self_pid,
@@ -335,7 +336,7 @@ def call(server: Pid | str, request: Any, timeout: float | None = 5.0) -> Any:
     if message[0] == "$reply":
         return message[2]
     reason = message[4]
-    if reason == NOPROC:
+    if is_reason(reason, NOPROC):
         raise NoProc(server)
     raise ServerExit(reason, f"{server!r} exited during the call: {reason!r}")
 
@@ -366,7 +367,7 @@ def stop(server: Pid | str, reason: Any = NORMAL, timeout: float | None = None) 
     except ReceiveTimeout:
         demonitor(ref, flush=True)
         raise CallTimeout(server, timeout) from None
-    if got == NOPROC:
+    if is_reason(got, NOPROC):
         raise NoProc(server)
     if got != reason:
         raise ServerExit(got, f"{server!r} exited with {got!r}")
