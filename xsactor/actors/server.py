@@ -44,21 +44,10 @@ from gevent import GreenletExit
 from ..logs import get_logger
 from .mailbox import ReceiveTimeout
 from .process import (
-    ANY,
-    NOPROC,
-    NORMAL,
-    BadArg,
-    Exit,
-    ExitError,
-    NoProc,
-    Pid,
-    Ref,
     alias,
     demonitor,
     exit,
     is_alive,
-    is_normal_reason,
-    is_reason,
     monitor,
     receive,
     self_pid,
@@ -69,6 +58,19 @@ from .process import (
     whereis,
 )
 from .process import register as _register
+from .terms import (
+    ANY,
+    NOPROC,
+    NORMAL,
+    BadArg,
+    Exit,
+    ExitError,
+    NoProc,
+    Pid,
+    Ref,
+    is_normal_reason,
+    is_reason,
+)
 
 __all__ = ["NOREPLY", "AlreadyStarted", "CallTimeout", "Caller", "Ignore", "Server",
            "ServerExit", "StartError", "Stop", "call", "cast", "reply", "start", "start_link",
