@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .process import Shutdown
 from .restarts import Backoff
 
 __all__ = [
@@ -181,4 +182,5 @@ class SupFlags:
 def is_shutdown_reason(reason: Any) -> bool:
     """``normal``, ``shutdown`` or ``Shutdown(term)``: the ends a transient child may have
     without being restarted."""
-    return reason in ("normal", "shutdown") or type(reason).__name__ == "Shutdown"
+    return isinstance(reason, Shutdown) or (type(reason) is str
+                                            and reason in ("normal", "shutdown"))
