@@ -39,10 +39,11 @@ from .mailbox import Mailbox, ReceiveTimeout, bind_mailbox, mailbox_of
 
 __all__ = [
     "ANY", "KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "BadArg", "Exit", "ExitError",
-    "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "demonitor",
-    "exit", "is_alive", "link", "matcher", "monitor", "process_info", "processes", "receive",
-    "register", "registered", "release_self", "remove_exit_hook", "self_pid", "send", "spawn",
-    "spawn_link", "spawn_monitor", "spawn_opt", "trap_exit", "unlink", "unregister", "whereis",
+    "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "alias", "demonitor",
+    "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "process_info",
+    "processes", "receive", "register", "registered", "release_self", "remove_exit_hook",
+    "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt", "trap_exit",
+    "unalias", "unlink", "unregister", "whereis",
 ]
 
 NORMAL = "normal"
@@ -145,6 +146,12 @@ def _is(reason: Any, atom: str) -> bool:
     return type(reason) is str and reason == atom
 
 
+def is_normal_reason(reason: Any) -> bool:
+    """``normal``, ``shutdown`` or :class:`Shutdown`: an end that is not an error (not
+    logged by servers; a transient child is not restarted)."""
+    return _is(reason, NORMAL) or _is(reason, SHUTDOWN) or isinstance(reason, Shutdown)
+
+
 # -- patterns ------------------------------------------------------------------------------
 def _matches(pattern: Any, value: Any) -> bool:
     if pattern is ANY:
@@ -181,7 +188,8 @@ class _Hook:
 
 
 class _Process:
-    __slots__ = ("adopted", "alive", "box", "greenlet", "hooks", "links", "monitors", "name",
+    __slots__ = ("adopted", "aliases", "alive", "box", "greenlet", "hooks", "links", "monitors",
+                 "name",
                  "pid", "reason", "started", "trap", "waiting", "watchers")
 
     def __init__(self, greenlet: Any, adopted: bool) -> None:
@@ -192,6 +200,7 @@ class _Process:
         self.started = adopted
         self.reason: Any = None
         self.box: Mailbox | None = None
+        self.aliases: set[Ref] | None = None
         self.links: set[_Process] = set()
         self.monitors: dict[Ref, _Process] = {}  # the processes this one monitors
         self.watchers: dict[Ref, _Process] = {}  # the processes monitoring this one
@@ -215,6 +224,7 @@ _PROCS: dict[Pid, _Process] = {}
 _BY_GREENLET: dict[Any, _Process] = {}
 _NAMES: dict[str, _Process] = {}
 _INFO: dict[str, Callable[[Pid], Any]] = {}
+_ALIASES: dict[Ref, _Process] = {}
 
 
 def _current() -> _Process | None:
@@ -357,6 +367,10 @@ def _release(proc: _Process) -> None:
         monitors, proc.monitors = proc.monitors, {}
         for ref, target in monitors.items():
             del target.watchers[ref]
+    if proc.aliases:
+        for ref in proc.aliases:
+            del _ALIASES[ref]
+        proc.aliases = None
     if proc.box is not None:
         proc.box.purge(_everything)
 
@@ -458,9 +472,14 @@ def self_pid() -> Pid:
     return _me().pid
 
 
-def send(dest: Pid | str, message: Any) -> None:
-    """Queue ``message`` for ``dest`` (a pid or a registered name); dropped if it is dead.
-    An unregistered name raises :class:`BadArg`."""
+def send(dest: Pid | str | Ref, message: Any) -> None:
+    """Queue ``message`` for ``dest`` (a pid, a registered name or an alias); dropped if it is
+    dead or the alias inactive. An unregistered name raises :class:`BadArg`."""
+    if isinstance(dest, Ref):
+        target = _ALIASES.get(dest)
+        if target is not None:
+            target.put(message)
+        return
     proc = _proc_of(dest)
     if proc is None:
         raise BadArg(f"no process registered as {dest!r}")
@@ -569,6 +588,29 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
         me.box.purge(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN"
                      and m[1] is ref)
     return target is not None
+
+
+def alias(ref: Ref | None = None) -> Ref:
+    """Make ``ref`` (default: a new one) an alias of the caller: messages sent to it arrive
+    (never dropped by a bound) until :func:`unalias`, then are dropped. Calls use the
+    monitor reference as the alias, so a late reply is never delivered."""
+    me = _live_me()
+    ref = Ref() if ref is None else ref
+    if me.aliases is None:
+        me.aliases = set()
+    me.aliases.add(ref)
+    _ALIASES[ref] = me
+    return ref
+
+
+def unalias(ref: Ref) -> bool:
+    """Deactivate the caller's alias ``ref``; False if it was not active."""
+    me = _live_me()
+    if me.aliases is None or ref not in me.aliases:
+        return False
+    me.aliases.discard(ref)
+    del _ALIASES[ref]
+    return True
 
 
 def trap_exit(flag: bool) -> bool:
