@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xsactor.actors.childspec import ChildSpec, SupFlags, child_spec, is_shutdown_reason
-from xsactor.actors.process import Shutdown
+from xsactor.actors.childspec import ChildSpec, SupFlags, child_spec
 from xsactor.actors.restarts import Backoff, BackoffState, RestartIntensity
 
 
@@ -132,9 +131,3 @@ def test_significant_children_need_auto_shutdown() -> None:
 def test_sup_flags_reject_bad_values(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SupFlags(**kwargs)  # type: ignore[arg-type]
-
-
-def test_shutdown_reasons_are_normal_shutdown_and_shutdown_term() -> None:
-    assert is_shutdown_reason("normal") and is_shutdown_reason("shutdown")
-    assert is_shutdown_reason(Shutdown("bye"))
-    assert not is_shutdown_reason("killed") and not is_shutdown_reason(ValueError("x"))

@@ -17,7 +17,6 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .process import Shutdown
 from .restarts import Backoff
 
 __all__ = [
@@ -30,7 +29,6 @@ __all__ = [
     "Strategy",
     "SupFlags",
     "child_spec",
-    "is_shutdown_reason",
 ]
 
 Restart = Literal["permanent", "transient", "temporary"]
@@ -177,10 +175,3 @@ class SupFlags:
                 if spec.significant:
                     raise ValueError(f"child {spec.id!r}: significant children need "
                                      "auto_shutdown any_significant or all_significant")
-
-
-def is_shutdown_reason(reason: Any) -> bool:
-    """``normal``, ``shutdown`` or ``Shutdown(term)``: the ends a transient child may have
-    without being restarted."""
-    return isinstance(reason, Shutdown) or (type(reason) is str
-                                            and reason in ("normal", "shutdown"))

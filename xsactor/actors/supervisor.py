@@ -35,7 +35,6 @@ start_error, shutdown_error, shutdown).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -44,7 +43,8 @@ import gevent
 
 from ..logs import get_logger
 from . import process as proc
-from .childspec import ChildSpec, RestartGate, SupFlags, child_spec, is_shutdown_reason
+from . import server
+from .childspec import ChildSpec, RestartGate, SupFlags, child_spec
 from .mailbox import ReceiveTimeout
 from .restarts import BackoffState, RestartIntensity
 
@@ -182,23 +182,13 @@ class _Child:
             self.timer = None
 
 
-class _Stop(Exception):
-    """Internal: the supervisor ends with ``reason``."""
-
-    def __init__(self, reason: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 _TRY_AGAIN = "$sup_try_again"
 _DELAYED = "$sup_delayed_restart"
-_CALL = "$sup_call"
-_REPLY = "$sup_reply"
-_ACK = "$sup_ack"
 
 
-class Supervisor:
-    """The supervisor's state and callbacks (run by :mod:`xsactor.actors.server`).
+class Supervisor(server.Server):
+    """The supervisor's state and callbacks, a :class:`~xsactor.actors.server.Server` (OTP's
+    supervisor is a gen_server).
 
     Start it with :func:`start_link` or :func:`start_dynamic_link`; talk to it with the
     module's functions.
@@ -225,7 +215,6 @@ class Supervisor:
         self._keys = itertools.count()
         self._timers = itertools.count()
         self.log = log.bind(supervisor=str(name) if name is not None else None)
-        self.me: Any = None
 
     @property
     def gate(self) -> RestartGate:
@@ -234,10 +223,9 @@ class Supervisor:
     # -- lifecycle: init -------------------------------------------------------------------
     def init(self) -> None:
         """Start the children in order (S7); raise FailedToStartChild when one fails."""
-        self.me = proc.self_pid()
         proc.trap_exit(True)
         if self.name is None:
-            self.log = log.bind(supervisor=str(self.me))
+            self.log = log.bind(supervisor=str(self.pid))
         for spec in self.specs:
             child = self._add(spec.id, spec)
             try:
@@ -247,7 +235,8 @@ class Supervisor:
                                child_id=spec.id, reason=exc.reason)
                 self._remove(child)
                 self._terminate_all()
-                raise FailedToStartChild(spec.id, exc.reason) from None
+                raise server.Stop(proc.Shutdown(("failed_to_start_child", spec.id, exc.reason))
+                                  ) from None
             if child.pid is None and spec.restart == "temporary":
                 self._remove(child)
 
@@ -261,12 +250,16 @@ class Supervisor:
         self.log.info("supervisor stopped", reason=reason)
 
     # -- calls -----------------------------------------------------------------------------
-    def handle_call(self, request: tuple[Any, ...]) -> Any:
+    def handle_call(self, request: tuple[Any, ...], caller: server.Caller) -> Any:
+        """``("ok", value)`` or ``("error", exception)``: the API raises the exception."""
         op, *args = request
         handler = getattr(self, f"_call_{op}", None)
         if handler is None:
-            raise ValueError(f"unknown supervisor request {op!r}")
-        return handler(*args)
+            return ("error", ValueError(f"unknown supervisor request {op!r}"))
+        try:
+            return ("ok", handler(*args))
+        except (SupervisorError, ValueError, TypeError) as exc:
+            return ("error", exc)
 
     def _call_which_children(self) -> list[ChildInfo]:
         return [ChildInfo(None if self.dynamic else c.key, c.pid, c.spec.type)
@@ -283,7 +276,7 @@ class Supervisor:
         return self._find(key).spec
 
     def _call_describe(self) -> dict[str, Any]:
-        return {"supervisor": self.name, "pid": self.me, "strategy": self.flags.strategy,
+        return {"supervisor": self.name, "pid": self.pid, "strategy": self.flags.strategy,
                 "dynamic": self.dynamic, "restarts_in_window": len(self.intensity),
                 "children": [{"id": c.key if not self.dynamic else None, "pid": c.pid,
                               "type": c.spec.type, "restart": c.spec.restart,
@@ -358,18 +351,21 @@ class Supervisor:
             raise SupervisorError(f"{what} is not for a dynamic supervisor")
 
     # -- messages ------------------------------------------------------------------------
+    def handle_cast(self, message: Any) -> None:
+        """A failed restart, retried (OTP's try_again_restart cast)."""
+        if type(message) is tuple and len(message) == 2 and message[0] == _TRY_AGAIN:
+            child = self.children.get(message[1])
+            if child is not None and child.pid == RESTARTING and child.timer is None:
+                self._restart(child, child.failure)
+
     def handle_info(self, message: Any) -> None:
-        """EXIT from a child, a retry of a failed restart, a delayed or gated restart."""
+        """EXIT from a child, a delayed or gated restart."""
         if type(message) is not tuple or not message:
             self.log.warning("unexpected message", message=repr(message)[:200])
             return
         tag = message[0]
         if tag == "EXIT" and len(message) == 3:
             self._child_exited(message[1], message[2])
-        elif tag == _TRY_AGAIN and len(message) == 2:
-            child = self.children.get(message[1])
-            if child is not None and child.pid == RESTARTING and child.timer is None:
-                self._restart(child, child.failure)
         elif tag == _DELAYED and len(message) == 3:
             _tag, key, token = message
             child = self.children.get(key)
@@ -388,11 +384,11 @@ class Supervisor:
         child = self.children[key]
         child.pid = None
         restart = child.spec.restart
-        if restart == "permanent" or (restart == "transient" and not is_shutdown_reason(reason)):
+        if restart == "permanent" or (restart == "transient" and not proc.is_normal_reason(reason)):
             self._report_terminated(child, pid, reason)
             self._restart(child, reason)
             return
-        if restart == "temporary" and not is_shutdown_reason(reason):
+        if restart == "temporary" and not proc.is_normal_reason(reason):
             self._report_terminated(child, pid, reason)
         else:
             self.log.info("child exited", child_id=self._id(child), pid=str(pid),
@@ -413,7 +409,7 @@ class Supervisor:
                 c.spec.significant and c.pid is not None for c in self.children.values()):
             return
         self.log.info("auto shutdown", child_id=self._id(child), auto_shutdown=mode)
-        raise _Stop("shutdown")
+        raise server.Stop("shutdown")
 
     # -- restart: the intensity, the gate, the backoff, then the strategy ----------------
     def _restart(self, child: _Child, reason: Any) -> None:
@@ -422,7 +418,7 @@ class Supervisor:
                            reason="reached_max_restart_intensity", child_id=self._id(child),
                            intensity=self.flags.intensity, period=self.flags.period)
             self._del_child(child)
-            raise _Stop("shutdown")
+            raise server.Stop("shutdown")
         child.restarts += 1
         group = self._group(child)
         self._terminate_group(child, group)
@@ -442,7 +438,7 @@ class Supervisor:
         """Restart ``child`` later: after ``delay`` seconds, or when the gate opens."""
         child.cancel_timer()
         token = next(self._timers)
-        me, key = self.me, child.key
+        me, key = self.pid, child.key
 
         def fire() -> None:
             proc.send(me, (_DELAYED, key, token))
@@ -473,7 +469,7 @@ class Supervisor:
                                child_id=self._id(member), reason=exc.reason)
                 member.pid = RESTARTING
                 member.failure = exc.reason
-                proc.send(self.me, (_TRY_AGAIN, member.key))
+                server.cast(self.pid, (_TRY_AGAIN, member.key))
                 return
             self.log.info("child restarted", child_id=self._id(member), pid=str(member.pid),
                           restarts=member.restarts)
@@ -563,7 +559,8 @@ class Supervisor:
 
     @staticmethod
     def _quiet_end(spec: ChildSpec, reason: Any) -> bool:
-        return spec.restart != "permanent" and reason != "shutdown" and is_shutdown_reason(reason)
+        return (spec.restart != "permanent" and reason != "shutdown"
+                and proc.is_normal_reason(reason))
 
     @staticmethod
     def _await_down(ref: Any, timeout: float | None) -> Any:
@@ -662,88 +659,25 @@ class Supervisor:
 _MISSING: Any = object()
 
 
-# -- the supervisor process --------------------------------------------------------------------
-def _run(sup: Supervisor, parent: Any, ref: Any) -> None:
-    """The supervisor's life: register, init (children in order), ack, serve, terminate."""
-    if sup.name is not None:
-        try:
-            proc.register(sup.name)
-        except proc.BadArg:
-            proc.send(parent, (_ACK, ref, AlreadyStarted(sup.name, proc.whereis(sup.name))))
-            raise proc.Exit(proc.NORMAL) from None
-    try:
-        sup.init()
-    except FailedToStartChild as exc:
-        proc.send(parent, (_ACK, ref, exc))
-        raise proc.Exit(proc.Shutdown(("failed_to_start_child", exc.child_id, exc.reason))
-                        ) from None
-    proc.send(parent, (_ACK, ref, None))
-    reason = _serve(sup, parent)
-    sup.terminate(reason)
-    raise proc.Exit(reason)
-
-
-def _serve(sup: Supervisor, parent: Any) -> Any:
-    """Handle messages until the parent's exit signal or a stop; the reason to end with."""
-    while True:
-        message = proc.receive()
-        if type(message) is tuple and len(message) == 4 and message[0] == _CALL:
-            _tag, caller, ref, request = message
-            try:
-                result: tuple[str, Any] = ("ok", sup.handle_call(request))
-            except (SupervisorError, ValueError, TypeError) as exc:
-                result = ("error", exc)
-            proc.send(caller, (_REPLY, ref, result))
-            continue
-        if (type(message) is tuple and len(message) == 3 and message[0] == "EXIT"
-                and message[1] == parent):
-            return message[2]
-        try:
-            sup.handle_info(message)
-        except _Stop as stop:
-            return stop.reason
-
-
 def _start(sup: Supervisor) -> Any:
-    """Spawn the supervisor linked to the caller; wait until its children are started."""
-    ack = object()
-    started = proc.spawn_opt(_run, (sup, proc.self_pid(), ack), link=True, monitor=True)
-    assert isinstance(started, tuple)
-    pid, ref = started
-
-    def answer(message: Any) -> bool:
-        return type(message) is tuple and (
-            (len(message) == 3 and message[0] == _ACK and message[1] is ack)
-            or (len(message) == 5 and message[0] == "DOWN" and message[1] is ref))
-
-    message = proc.receive(answer)
-    proc.demonitor(ref, flush=True)
-    if message[0] == "DOWN":
-        raise proc.ExitError(message[4], f"supervisor died starting: {message[4]!r}")
-    if message[2] is not None:
-        raise message[2]
-    return pid
+    """Start the supervisor linked to the caller; its children are started when it returns."""
+    try:
+        return server.start_link(sup, name=sup.name)
+    except server.AlreadyStarted:
+        raise
+    except server.StartError as exc:
+        reason = exc.reason
+        if (isinstance(reason, proc.Shutdown) and type(reason.term) is tuple
+                and reason.term[0] == "failed_to_start_child"):
+            raise FailedToStartChild(reason.term[1], reason.term[2]) from None
+        raise
 
 
 def _call(sup: Any, request: tuple[Any, ...]) -> Any:
-    """A request to the supervisor ``sup`` (pid or name), waited for as OTP does (infinity);
-    its error result raised. NoProc when it is not there, ExitError when it dies first."""
-    ref = proc.monitor(sup)
-    with contextlib.suppress(proc.BadArg):  # an unknown name: its DOWN (noproc) is queued
-        proc.send(sup, (_CALL, proc.self_pid(), ref, request))
-
-    def answer(message: Any) -> bool:
-        return type(message) is tuple and len(message) >= 3 and message[1] is ref and (
-            message[0] == _REPLY or message[0] == "DOWN")
-
-    message = proc.receive(answer)
-    if message[0] == "DOWN":
-        reason = message[4]
-        if reason == proc.NOPROC:
-            raise proc.NoProc(sup)
-        raise proc.ExitError(reason, f"supervisor {sup!r} exited: {reason!r}")
-    proc.demonitor(ref, flush=True)
-    status, value = message[2]
+    """A request to the supervisor ``sup`` (pid or name), waited for as OTP does (no
+    timeout); its error result raised. NoProc when it is not there, ServerExit when it exits
+    during the call."""
+    status, value = server.call(sup, request, timeout=None)
     if status == "error":
         raise value
     return value
