@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .restarts import Backoff
@@ -149,13 +149,14 @@ class RestartGate:
 
 @dataclass(frozen=True)
 class SupFlags:
-    """A supervisor's flags (OTP's sup_flags map), plus the agent-side restart ``gate``."""
+    """A supervisor's flags (OTP's sup_flags map), plus the agent-side restart ``gate`` (None:
+    the default gate, see :func:`xsactor.actors.supervisor.set_default_gate`)."""
 
     strategy: Strategy = "one_for_one"
     intensity: int = 1
     period: float = 5.0
     auto_shutdown: AutoShutdown = "never"
-    gate: RestartGate = field(default_factory=RestartGate)
+    gate: RestartGate | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -35,6 +35,7 @@ start_error, shutdown_error, shutdown).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -66,10 +67,12 @@ __all__ = [
     "describe",
     "get_childspec",
     "restart_child",
+    "set_default_gate",
     "set_watch_registrar",
     "start_child",
     "start_dynamic_link",
     "start_link",
+    "supervisor_spec",
     "terminate_child",
     "which_children",
 ]
@@ -158,6 +161,18 @@ def set_watch_registrar(registrar: WatchRegistrar | None) -> WatchRegistrar | No
     return previous
 
 
+_default_gate = RestartGate()
+
+
+def set_default_gate(gate: RestartGate | None) -> RestartGate:
+    """Make ``gate`` the one supervisors use when their flags name none (None: OTP's, every
+    death counts and restarts run at once); returns the previous one. The runner installs a
+    gate that follows the bus's connection."""
+    global _default_gate
+    previous, _default_gate = _default_gate, gate if gate is not None else RestartGate()
+    return previous
+
+
 # -- a child, as the supervisor holds it -------------------------------------------------------
 class _Child:
     __slots__ = ("backoff", "failure", "key", "pid", "restarts", "spec", "timer", "timer_token")
@@ -218,7 +233,7 @@ class Supervisor(server.Server):
 
     @property
     def gate(self) -> RestartGate:
-        return self.flags.gate
+        return self.flags.gate or _default_gate
 
     # -- lifecycle: init -------------------------------------------------------------------
     def init(self) -> None:
@@ -673,11 +688,11 @@ def _start(sup: Supervisor) -> Any:
         raise
 
 
-def _call(sup: Any, request: tuple[Any, ...]) -> Any:
+def _call(sup: Any, request: tuple[Any, ...], timeout: float | None = None) -> Any:
     """A request to the supervisor ``sup`` (pid or name), waited for as OTP does (no
     timeout); its error result raised. NoProc when it is not there, ServerExit when it exits
     during the call."""
-    status, value = server.call(sup, request, timeout=None)
+    status, value = server.call(sup, request, timeout=timeout)
     if status == "error":
         raise value
     return value
@@ -699,8 +714,7 @@ def start_dynamic_link(*, name: Any = None, max_children: int | None = None,
                        extra_arguments: Sequence[Any] = (), intensity: int = 3,
                        period: float = 5.0, gate: RestartGate | None = None) -> Any:
     """Start a dynamic supervisor (Elixir's DynamicSupervisor) linked to the caller."""
-    flags = SupFlags("one_for_one", intensity, period,
-                     gate=gate if gate is not None else RestartGate())
+    flags = SupFlags("one_for_one", intensity, period, gate=gate)
     return _start(Supervisor(flags, (), name=name, dynamic=True, max_children=max_children,
                              extra_arguments=extra_arguments))
 
@@ -748,7 +762,18 @@ def get_childspec(sup: Any, child_id: Hashable) -> ChildSpec:
     return result
 
 
-def describe(sup: Any) -> dict[str, Any]:
-    """The supervisor and its children with their restart counts (for tree dumps)."""
-    result: dict[str, Any] = _call(sup, ("describe",))
+def describe(sup: Any, timeout: float | None = None) -> dict[str, Any]:
+    """The supervisor and its children with their restart counts (for tree dumps); raises
+    :class:`~xsactor.actors.server.CallTimeout` after ``timeout`` seconds if given."""
+    result: dict[str, Any] = _call(sup, ("describe",), timeout)
     return result
+
+
+def supervisor_spec(child_id: Hashable, flags: SupFlags | None = None,
+                    children: Iterable[ChildSpec | Mapping[str, Any]] = (), *,
+                    name: Any = None, **options: Any) -> ChildSpec:
+    """The child spec of a supervisor (type ``supervisor``, shutdown infinity), to nest it or
+    to give it to the runner."""
+    specs = [child_spec(spec) for spec in children]
+    return ChildSpec(child_id, functools.partial(start_link, flags, specs, name=name),
+                     type="supervisor", **options)
