@@ -101,6 +101,28 @@ def test_a_plain_greenlet_is_adopted_and_its_end_is_an_exit() -> None:
     g.join(5)
 
 
+def test_adopted_greenlets_are_forgotten_when_they_end() -> None:
+    before = len(px._BY_GREENLET)
+    greenlets = [gevent.spawn(self_pid) for _ in range(50)]
+    gevent.joinall(greenlets)
+    gevent.sleep(0)
+    assert len(px._BY_GREENLET) == before
+    assert all(not is_alive(g.value) for g in greenlets)
+
+
+def test_pid_of_never_adopts_adopt_does() -> None:
+    g = gevent.spawn(receive, "stop")
+    assert px.pid_of(g) is None and px.pid_of() is None
+    pid = px.adopt(g)
+    assert px.pid_of(g) is pid and px.adopt(g) is pid
+    ref = monitor(pid)
+    send(pid, "stop")
+    assert wait_down(ref) == "normal"
+    assert px.pid_of(g) is None
+    with pytest.raises(BadArg):
+        px.adopt(g)  # it has ended
+
+
 def test_the_hub_is_not_a_process() -> None:
     errors: list[BaseException] = []
 
@@ -256,6 +278,7 @@ def test_hooks_run_in_order_a_failing_hook_is_logged_and_down_follows() -> None:
     def proc() -> None:
         add_exit_hook(lambda pid, reason: order.append("first"))
         add_exit_hook(lambda pid, reason: 1 / 0)
+        add_exit_hook(lambda pid, reason: link(pid))  # needs a live process: raises Exit
         handle = add_exit_hook(lambda pid, reason: order.append("removed"))
         add_exit_hook(lambda pid, reason: order.append(f"last, queued: {len(mailbox_of(main))}"))
         assert px.remove_exit_hook(handle) and not px.remove_exit_hook(handle)
@@ -267,7 +290,7 @@ def test_hooks_run_in_order_a_failing_hook_is_logged_and_down_follows() -> None:
         send(pid, "stop")
         assert wait_down(ref) == "normal"
     assert order == ["first", "last, queued: 0"]
-    assert [log["event"] for log in logs] == ["exit hook failed"]
+    assert [log["event"] for log in logs] == ["exit hook failed", "exit hook failed"]
     assert logs[0]["pid"] == repr(pid)
 
 

@@ -39,11 +39,12 @@ from .mailbox import Mailbox, ReceiveTimeout, bind_mailbox, mailbox_of
 
 __all__ = [
     "ANY", "KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "BadArg", "Exit", "ExitError",
-    "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "alias", "demonitor",
-    "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "process_info",
-    "processes", "receive", "register", "registered", "release_self", "remove_exit_hook",
-    "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt", "trap_exit",
-    "unalias", "unlink", "unregister", "whereis",
+    "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "adopt", "alias",
+    "demonitor",
+    "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "pid_of",
+    "process_info", "processes", "receive", "register", "registered", "release_self",
+    "remove_exit_hook", "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
+    "trap_exit", "unalias", "unlink", "unregister", "whereis",
 ]
 
 NORMAL = "normal"
@@ -235,15 +236,26 @@ def _me() -> _Process:
     """The calling process, adopting the calling greenlet if needed."""
     g = getcurrent()
     proc = _BY_GREENLET.get(g)
-    if proc is None:
-        if isinstance(g, Hub):
-            raise RuntimeError("the gevent hub is not a process")
-        proc = _Process(g, adopted=True)
-        _PROCS[proc.pid] = proc
-        _BY_GREENLET[g] = proc
-        if isinstance(g, Greenlet):
-            g.rawlink(_adopted_ended)
+    return proc if proc is not None else _adopt(g)
+
+
+def _adopt(g: Any) -> _Process:
+    if isinstance(g, Hub):
+        raise RuntimeError("the gevent hub is not a process")
+    if g.dead:
+        raise BadArg(f"{g!r} has ended")
+    proc = _Process(g, adopted=True)
+    _PROCS[proc.pid] = proc
+    _BY_GREENLET[g] = proc
+    if isinstance(g, Greenlet):
+        g.rawlink(_adopted_ended)
     return proc
+
+
+def adopt(greenlet: Any) -> Pid:
+    """The pid of the process running on ``greenlet``, making it one if it is not yet."""
+    proc = _BY_GREENLET.get(greenlet)
+    return (proc if proc is not None else _adopt(greenlet)).pid
 
 
 def _live_me() -> _Process:
@@ -255,7 +267,10 @@ def _live_me() -> _Process:
 
 def _adopted_ended(g: Greenlet) -> None:
     proc = _BY_GREENLET.get(g)
-    if proc is None or not proc.alive:
+    if proc is None:
+        return
+    _forget_greenlet(proc)
+    if not proc.alive:
         return
     if g.successful():
         value = g.value
@@ -350,7 +365,7 @@ def _release(proc: _Process) -> None:
         for hook in hooks:
             try:
                 hook.callback(pid, reason)
-            except Exception as exc:
+            except (Exception, GreenletExit) as exc:  # one bad hook must not stop the rest
                 _log.error("exit hook failed", pid=repr(pid), hook=repr(hook.callback),
                            error=repr(exc), exc_info=exc)
     if proc.links:
@@ -584,7 +599,7 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
     target = me.monitors.pop(ref, None)
     if target is not None:
         del target.watchers[ref]
-    if flush and me.box is not None:
+    if flush and target is None and me.box is not None:  # an active one had queued nothing
         me.box.purge(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN"
                      and m[1] is ref)
     return target is not None
@@ -675,6 +690,13 @@ def add_info_provider(key: str, provider: Callable[[Pid], Any]) -> None:
 def processes() -> list[Pid]:
     """The live processes."""
     return list(_PROCS)
+
+
+def pid_of(greenlet: Any = None) -> Pid | None:
+    """The pid of the live process running on ``greenlet`` (default: the caller), or None for
+    a plain greenlet (never adopts it: for layers such as the bus that only act on processes)."""
+    proc = _BY_GREENLET.get(getcurrent() if greenlet is None else greenlet)
+    return proc.pid if proc is not None and proc.alive else None
 
 
 def process_info(pid: Pid) -> dict[str, Any] | None:

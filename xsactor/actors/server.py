@@ -214,6 +214,10 @@ def _serve(spec: ServerSpec, args: tuple[Any, ...], tag: Ref, parent: Pid | None
         _init_failed(tag, parent, "ignore", None, NORMAL)
     except Stop as stop:
         _init_failed(tag, parent, "error", stop.reason, stop.reason)
+    except Exit as exc:
+        if not is_alive(me):
+            raise  # killed by a signal while in init
+        _init_failed(tag, parent, "error", exc.reason, exc.reason)
     except Exception as exc:
         _log.error("server init crashed", pid=repr(me), error=repr(exc), exc_info=exc)
         _init_failed(tag, parent, "error", exc, exc)
