@@ -237,7 +237,9 @@ class Supervisor(server.Server):
 
     # -- lifecycle: init -------------------------------------------------------------------
     def init(self) -> None:
-        """Start the children in order (S7); raise FailedToStartChild when one fails."""
+        """Start the children in order (S7); when one fails, stop with
+        ``Shutdown(("failed_to_start_child", id, reason))`` (start_link raises
+        :class:`FailedToStartChild`)."""
         proc.trap_exit(True)
         if self.name is None:
             self.log = log.bind(supervisor=str(self.pid))
@@ -343,27 +345,23 @@ class Supervisor(server.Server):
         self._del_child(child)
 
     def _call_restart_child(self, key: Any) -> Any:
-        self._no_dynamic("restart_child")
-        child = self._find(key)
-        if child.pid == RESTARTING:
-            raise Restarting(f"child {key!r} is restarting")
-        if child.pid is not None:
-            raise Running(f"child {key!r} is running")
+        child = self._stopped("restart_child", key)
         self._start(child)
         return child.pid
 
     def _call_delete_child(self, key: Any) -> None:
-        self._no_dynamic("delete_child")
+        self._remove(self._stopped("delete_child", key))
+
+    def _stopped(self, what: str, key: Any) -> _Child:
+        """The child ``key`` for restart_child / delete_child: it must have no process."""
+        if self.dynamic:
+            raise SupervisorError(f"{what} is not for a dynamic supervisor")
         child = self._find(key)
         if child.pid == RESTARTING:
             raise Restarting(f"child {key!r} is restarting")
         if child.pid is not None:
             raise Running(f"child {key!r} is running")
-        self._remove(child)
-
-    def _no_dynamic(self, what: str) -> None:
-        if self.dynamic:
-            raise SupervisorError(f"{what} is not for a dynamic supervisor")
+        return child
 
     # -- messages ------------------------------------------------------------------------
     def handle_cast(self, message: Any) -> None:
