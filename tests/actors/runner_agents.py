@@ -20,6 +20,13 @@ def crasher() -> None:
     raise RuntimeError("boom")
 
 
+def stuck() -> None:
+    """Ignores its shutdown: only a kill ends it."""
+    proc.trap_exit(True)
+    while True:
+        proc.receive()
+
+
 def tree() -> ChildSpec:
     return supervisor_spec("root", SupFlags(intensity=3, period=60), [
         ChildSpec("echo", lambda: proc.spawn_link(echo),
@@ -30,4 +37,10 @@ def tree() -> ChildSpec:
 def giving_up() -> ChildSpec:
     return supervisor_spec("root", SupFlags(intensity=2, period=60), [
         ChildSpec("crasher", lambda: proc.spawn_link(crasher)),
+    ])
+
+
+def stubborn() -> ChildSpec:
+    return supervisor_spec("root", SupFlags(), [
+        ChildSpec("stuck", lambda: proc.spawn_link(stuck), shutdown="infinity"),
     ])

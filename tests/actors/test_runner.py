@@ -104,6 +104,17 @@ def test_sigusr1_logs_the_tree_with_watches_and_restart_counts(
     assert agent.wait() == 0
 
 
+def test_a_second_signal_kills_the_tree(run_agent: Any) -> None:
+    agent = run_agent("stubborn")
+    agent.expect("agent started")
+    agent.signal(signal.SIGTERM)
+    agent.expect("agent stopping")  # the root waits for a child that does not stop
+    agent.signal(signal.SIGTERM)
+    assert agent.expect("agent killed")["why"] == "SIGTERM"
+    assert agent.expect("agent stopped")["killed"] is True
+    assert agent.wait() == 1
+
+
 def test_a_root_that_gives_up_exits_non_zero(run_agent: Any) -> None:
     agent = run_agent("giving_up")
     gave_up = agent.expect("supervisor gave up")
