@@ -10,9 +10,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from xsactor.actors import Mailbox, mailbox_of
+from xsactor.actors import process as px
 from xsactor.actors import server as gs
 from xsactor.actors.process import (
     ANY,
+    BadArg,
     Exit,
     ExitError,
     NoProc,
@@ -253,3 +255,13 @@ def test_replies_exit_and_down_are_system_messages() -> None:
     receive("done", timeout=5)
     gs.stop(s)
     assert recorded == ["$reply", "EXIT", "DOWN"]
+
+
+def test_an_invalid_name_leaves_no_server_behind() -> None:
+    self_pid()
+    count = len(px.processes())
+    with pytest.raises(BadArg):
+        gs.start_link(Store, name="undefined")
+    with pytest.raises(Exception, match="no message"):
+        receive(timeout=0)  # neither EXIT nor DOWN of the abandoned server
+    assert len(px.processes()) == count

@@ -190,8 +190,7 @@ class _Hook:
 
 class _Process:
     __slots__ = ("adopted", "aliases", "alive", "box", "greenlet", "hooks", "links", "monitors",
-                 "name",
-                 "pid", "reason", "started", "trap", "waiting", "watchers")
+                 "name", "pid", "reason", "started", "trap", "waiting", "watchers")
 
     def __init__(self, greenlet: Any, adopted: bool) -> None:
         self.pid = Pid(self, next(_ids))
@@ -444,6 +443,7 @@ def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
     ``link`` links it to the caller before it can run (atomic, rule P1); ``monitor`` returns
     ``(pid, ref)``; ``mailbox`` gives it that mailbox (e.g. a bounded one).
     """
+    me = _live_me() if link or monitor else None
     hub = get_hub()
     g = RawGreenlet(_run, hub)
     proc = _Process(g, adopted=False)
@@ -452,18 +452,18 @@ def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
     if mailbox is not None:
         bind_mailbox(g, mailbox)
         proc.box = mailbox
-    if link or monitor:
-        me = _live_me()
-        if link:
-            me.links.add(proc)
-            proc.links.add(me)
     hub.loop.run_callback(g.switch, proc, fn, args, kwargs or {})
-    if monitor:
-        ref = Ref()
-        me.monitors[ref] = proc
-        proc.watchers[ref] = me
-        return proc.pid, ref
-    return proc.pid
+    if me is None:
+        return proc.pid
+    if link:
+        me.links.add(proc)
+        proc.links.add(me)
+    if not monitor:
+        return proc.pid
+    ref = Ref()
+    me.monitors[ref] = proc
+    proc.watchers[ref] = me
+    return proc.pid, ref
 
 
 def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
@@ -572,7 +572,7 @@ def link(pid: Pid) -> None:
 
 def unlink(pid: Pid) -> None:
     """Remove the link; an EXIT from ``pid`` already queued stays queued (rule P3)."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     target = pid._proc
     me.links.discard(target)
     target.links.discard(me)
@@ -595,7 +595,7 @@ def monitor(pid: Pid | str) -> Ref:
 def demonitor(ref: Ref, flush: bool = False) -> bool:
     """Stop the monitor ``ref``: no DOWN for it is queued after this; with ``flush``, one
     already queued is removed (P8). True if the monitor was active."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     target = me.monitors.pop(ref, None)
     if target is not None:
         del target.watchers[ref]
@@ -620,7 +620,7 @@ def alias(ref: Ref | None = None) -> Ref:
 
 def unalias(ref: Ref) -> bool:
     """Deactivate the caller's alias ``ref``; False if it was not active."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     if me.aliases is None or ref not in me.aliases:
         return False
     me.aliases.discard(ref)
@@ -631,7 +631,7 @@ def unalias(ref: Ref) -> bool:
 def trap_exit(flag: bool) -> bool:
     """Set whether the caller traps exits (signals become EXIT messages); returns the old
     value."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     old, me.trap = me.trap, bool(flag)
     return old
 

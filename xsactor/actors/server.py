@@ -45,6 +45,7 @@ from .process import (
     ANY,
     NOPROC,
     NORMAL,
+    BadArg,
     Exit,
     ExitError,
     NoProc,
@@ -172,16 +173,18 @@ def start(server: ServerSpec, *args: Any, name: str | None = None,
     started = spawn_opt(_serve, (server, args, tag, starter if link else None), link=link,
                         monitor=True)
     pid, ref = started  # type: ignore[misc]
-    if name is not None:
-        _register(name, pid)
+    try:
+        if name is not None:
+            _register(name, pid)
+    except BadArg:
+        _abandon(pid, ref, link)
+        unalias(tag)
+        raise
     try:
         message = receive(lambda m: type(m) is tuple and len(m) > 1 and (
             (m[0] == "$ack" and m[1] is tag) or (m[0] == "DOWN" and m[1] is ref)), timeout)
     except ReceiveTimeout:
-        if link:
-            unlink(pid)
-        exit(pid, "kill")
-        demonitor(ref, flush=True)
+        _abandon(pid, ref, link)
         raise StartError("timeout", f"{server!r} did not start within {timeout} s") from None
     finally:
         unalias(tag)
@@ -195,6 +198,14 @@ def start(server: ServerSpec, *args: Any, name: str | None = None,
     if status == "ignore":
         return None
     raise StartError(value)
+
+
+def _abandon(pid: Pid, ref: Ref, linked: bool) -> None:
+    """Kill a server that will not be started, with no EXIT or DOWN left for the caller."""
+    if linked:
+        unlink(pid)
+    exit(pid, "kill")
+    demonitor(ref, flush=True)
 
 
 def start_link(server: ServerSpec, *args: Any, name: str | None = None,

@@ -30,6 +30,7 @@ catch_call(S, R, T) ->
 scenario() ->
     {ok, S} = gen_server:start({local, srv}, ?MODULE, srv, []),
     trace([ping, gen_server:call(srv, ping)]),
+    trace([forever, gen_server:call(srv, ping, infinity)]),
     trace([later, gen_server:call(S, later)]),
     trace([hold, catch_call(S, hold, 50)]),
     gen_server:cast(S, release),

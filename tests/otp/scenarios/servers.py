@@ -66,6 +66,7 @@ def gen_call(trace: Trace) -> None:
     s = gs.start(CallServer, "srv", trace, name="srv")
     assert s is not None
     trace("ping", gs.call("srv", "ping"))
+    trace("forever", gs.call("srv", "ping", None))
     trace("later", gs.call(s, "later"))
     trace("hold", catch_call(s, "hold", 0.05))
     gs.cast(s, "release")
