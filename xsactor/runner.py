@@ -192,6 +192,7 @@ class _Runner:
         self.spec = spec
         self.stopping = False
         self.killed = False
+        self.deadline: gevent.Greenlet | None = None
 
     def run(self) -> int:
         was_trapping = proc.trap_exit(True)
@@ -230,8 +231,9 @@ class _Runner:
             self.stopping = True
             log.info("agent stopping", signal=name)
             proc.exit(root, "shutdown")
-            if self.spec.shutdown_timeout is not None:
-                gevent.spawn_later(self.spec.shutdown_timeout, self._kill, root, "timeout")
+            if self.spec.shutdown_timeout is not None:  # a worker root: its shutdown spec
+                self.deadline = gevent.spawn_later(self.spec.shutdown_timeout, self._kill,
+                                                   root, "timeout")
         else:
             self._kill(root, name)
 
@@ -247,6 +249,8 @@ class _Runner:
         proc.release_self()
 
     def _ended(self, reason: Any) -> int:
+        if self.deadline is not None:
+            self.deadline.kill(block=False)
         if self.stopping:
             log.info("agent stopped", reason=reason, killed=self.killed)
             return 1 if self.killed else 0

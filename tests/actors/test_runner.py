@@ -128,3 +128,12 @@ def test_a_bad_target_exits_2(run_agent: Any) -> None:
     agent = run_agent("no_such_factory")
     assert agent.expect("cannot load the agent")["target"].endswith(":no_such_factory")
     assert agent.wait() == 2
+
+
+def test_no_daemon_exits_1(tmp_path: Any) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "xsactor", "run", "tests.actors.runner_agents:tree",
+         "--socket", str(tmp_path / "none"), "--json"],
+        capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1
+    assert json.loads(result.stderr.splitlines()[-1])["event"] == "cannot connect"
