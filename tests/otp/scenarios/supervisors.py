@@ -408,6 +408,7 @@ def sup_nested(t: Tracer) -> None:
         start_sup, t, "inner", SupFlags(intensity=0), [spec(t, "i1"), spec(t, "i2")]),
         type="supervisor")
     sup.start_link(SupFlags(), [spec(t, "o1"), inner, spec(t, "o2")], name="outer")
+    show(t, "start_child i3", lambda: sup.start_child("inner", spec(t, "i3")), pid=True)
     crash("i2", "boom", "inner")
     sync("outer")
     which(t, "outer")
