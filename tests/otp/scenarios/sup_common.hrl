@@ -5,9 +5,20 @@
 -mode(compile).
 -behaviour(supervisor).
 -export([init/1, log/2, start_worker/2, start_dyn/2, start_sup/3, start_failing/2,
-         start_flaky/3, start_ignore/1]).
+         start_flaky/3, start_ignore/1, start_server/2, handle_call/3, handle_cast/2,
+         terminate/2]).
 
+%% The module is the supervisors' callback module and a gen_server's ({server, ...}).
+init({server, Name, Trap}) -> process_flag(trap_exit, Trap), {ok, Name};
 init({Flags, Specs}) -> {ok, {Flags, Specs}}.
+
+handle_call(_Request, _From, Name) -> {reply, ok, Name}.
+handle_cast(_Message, Name) -> {noreply, Name}.
+terminate(Reason, Name) -> t("terminate ~s ~s", [Name, sfmt(Reason)]).
+
+start_server(Name, Trap) ->
+    t("start ~s", [Name]),
+    gen_server:start_link({local, Name}, ?MODULE, {server, Name, Trap}, []).
 
 %% -- trace ---------------------------------------------------------------------------------
 t(Format, Args) -> io:format("T " ++ Format ++ "~n", Args).

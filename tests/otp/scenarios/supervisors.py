@@ -18,6 +18,7 @@ import gevent
 import structlog
 
 from xsactor.actors import process as proc
+from xsactor.actors import server
 from xsactor.actors import supervisor as sup
 from xsactor.actors.childspec import ChildSpec, SupFlags
 from xsactor.testing.otp import Trace, scenario
@@ -414,3 +415,36 @@ def sup_nested(t: Tracer) -> None:
     which(t, "outer")
     which(t, "inner")
     stop(t, "outer")
+
+
+class TracedServer(server.Server):
+    """sup_common.hrl's gen_server: traps exits or not, prints its terminate."""
+
+    def __init__(self, t: Tracer) -> None:
+        self.t = t
+
+    def init(self, name: str, trap: bool) -> None:
+        self.name = name
+        proc.trap_exit(trap)
+
+    def terminate(self, reason: Any) -> None:
+        self.t(f"terminate {self.name} {sfmt(reason)}")
+
+
+def start_server(t: Tracer, name: str, trap: bool) -> proc.Pid | None:
+    t(f"start {name}")
+    return server.start_link(TracedServer(t), name, trap, name=name)
+
+
+@run
+def sup_server_children(t: Tracer) -> None:
+    def child(name: str, trap: bool, shutdown: Any) -> ChildSpec:
+        return ChildSpec(name, functools.partial(start_server, t, name, trap),
+                         shutdown=shutdown)
+
+    sup.start_link(SupFlags(), [child("trapping", True, 1.0), child("plain", False, 1.0),
+                                child("killed", True, "brutal_kill"),
+                                child("infinite", True, "infinity")], name="sup")
+    show(t, "terminate_child trapping", lambda: sup.terminate_child("sup", "trapping"))
+    show(t, "restart_child trapping", lambda: sup.restart_child("sup", "trapping"), pid=True)
+    stop(t, "sup")
