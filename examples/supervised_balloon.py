@@ -5,7 +5,7 @@ Run it against the embedded daemon::
 
     xsactor serve --socket /tmp/xs/socket --guest 5=/tmp/xs/guest5 &
     XENSTORED_PATH=/tmp/xs/guest5 python examples/supervised_balloon.py
-    # or: XENSTORED_PATH=/tmp/xs/guest5 xsactor run supervised_balloon:tree (from examples/)
+    # or, from examples/: XENSTORED_PATH=/tmp/xs/guest5 xsactor run supervised_balloon:tree
 
 The ``balloon`` child declares its watch on ``memory/target`` in its child spec: each new
 instance gets it in its own mailbox, starting with the registration event, and re-reads the

@@ -14,6 +14,7 @@ into exit status 1), its options declared by :func:`_client_command`::
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -303,6 +304,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import load_factory, run_agent
 
     configure_logging(args.log_level, json=args.json)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as ``python -m`` would: the agent's own modules
     try:
         target = load_factory(args.target)
     except (ImportError, AttributeError, ValueError) as exc:
