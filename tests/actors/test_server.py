@@ -265,3 +265,23 @@ def test_an_invalid_name_leaves_no_server_behind() -> None:
     with pytest.raises(Exception, match="no message"):
         receive(timeout=0)  # neither EXIT nor DOWN of the abandoned server
     assert len(px.processes()) == count
+
+
+def test_a_gevent_timeout_in_a_handler_is_a_crash_and_terminate_runs() -> None:
+    ended: list[Any] = []
+
+    class Impatient(Store):
+        def handle_cast(self, message: Any) -> None:
+            with gevent.Timeout(0.01):
+                receive("never")
+
+        def terminate(self, reason: Any) -> None:
+            ended.append(reason)
+
+    s = gs.start(Impatient)
+    assert s is not None
+    ref = monitor(s)
+    with capture_logs():
+        gs.cast(s, "wait")
+        reason = receive(("DOWN", ref, ANY, ANY, ANY), timeout=5)[4]
+    assert isinstance(reason, gevent.Timeout) and ended == [reason]
