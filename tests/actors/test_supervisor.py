@@ -133,7 +133,7 @@ def test_a_failed_start_names_the_child() -> None:
         sup.start_link(SupFlags(), [spec("a"), ChildSpec("dev", broken)])
     assert info.value.child_id == "dev" and isinstance(info.value.reason, OSError)
     assert not proc.is_alive(started("a"))  # terminated before the start failed
-    with pytest.raises(proc.ReceiveTimeout):  # as OTP 26's start_link: no EXIT left behind
+    with pytest.raises(proc.ReceiveTimeout):  # as gs.start_link: no EXIT left behind
         proc.receive(("EXIT", proc.ANY, proc.ANY), 0)
 
 

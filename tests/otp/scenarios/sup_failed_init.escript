@@ -1,7 +1,7 @@
 #!/usr/bin/env escript
 %% S7: a child failing to start in init: the ones started stop in reverse order, the start
-%% fails naming the child. OTP 25 also leaves the supervisor's EXIT in the starter's mailbox;
-%% OTP 26 and xsactor's server.start_link consume it: flushed here, unprinted.
+%% fails naming the child. OTP 25 also sends the starter the supervisor's EXIT; xsactor's
+%% server.start_link does not (docs/actors.md): taken here, unprinted.
 -module(sup_failed_init).
 -include("sup_common.hrl").
 -include("trace.hrl").
