@@ -14,6 +14,7 @@ into exit status 1), its options declared by :func:`_client_command`::
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -288,6 +289,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run(sys.stdout)
 
 
+# -- run -------------------------------------------------------------------------------------
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="MODULE:FACTORY",
+                        help="the agent: a child spec, or a function returning one")
+    parser.add_argument("-s", "--socket", metavar="PATH",
+                        help="xenstored's socket or the xenbus device (default: as "
+                             "libxenstore chooses)")
+    parser.add_argument("--json", action="store_true", help="log one JSON object per line")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import load_factory, run_agent
+
+    configure_logging(args.log_level, json=args.json)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as ``python -m`` would: the agent's own modules
+    try:
+        target = load_factory(args.target)
+    except (ImportError, AttributeError, ValueError) as exc:
+        get_logger(__name__).error("cannot load the agent", target=args.target, error=str(exc))
+        return 2
+    return run_agent(target, args.socket, args.json, level=args.log_level,
+                     configure_logs=False)
+
+
 PATHS = ("paths", {"nargs": "+", "metavar": "PATH"})
 PATH = ("path", {"metavar": "PATH"})
 
@@ -295,6 +322,7 @@ COMMANDS: dict[str, Command] = {
     "serve": Command(cmd_serve, add_serve_arguments, "run the embedded xenstored"),
     "demo": Command(cmd_demo, add_demo_arguments,
                     "a guest agent and a toolstack around an embedded xenstored"),
+    "run": Command(cmd_run, add_run_arguments, "run an agent's supervision tree"),
     "read": Command(_with_client(run_read), _client_command(PATHS), "print values"),
     "write": Command(_with_client(run_write), _client_command(
         ("pairs", {"nargs": "+", "metavar": "PATH VALUE"})), "write values"),

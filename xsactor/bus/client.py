@@ -394,6 +394,16 @@ class Client:
             self.conn.call(Op.UNWATCH, payload + join_args(wire_token), timeout=timeout,
                            path=path)
 
+    def unwatch_nowait(self, path: str, token: Any) -> bool:
+        """Remove a watch without waiting (for exit hooks, which must not block): no event is
+        routed from now on, UNWATCH goes to the daemon in the background. False if it was not
+        watched."""
+        watch = self.conn.find_watch(self._watch_key(path, _token_bytes(token)))
+        if watch is None:
+            return False
+        self.conn._reap(watch, "released")
+        return True
+
     def watch_introduce_domain(self, token: Any = None, **kw: Any) -> Any:
         """Watch ``@introduceDomain`` (a new domain was introduced); returns the token."""
         return self.watch(INTRODUCE_DOMAIN, token, **kw)
