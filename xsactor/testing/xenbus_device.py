@@ -179,6 +179,7 @@ class XenbusFile:
         os.set_blocking(self._bell_r, False)
         self.outstanding = 0
         self._in_watch_op = False
+        self._ref_lock = threading.Lock()
         self._refs = 1  # kref: the open file plus one per outstanding request
         self.closed = False
         self.writes: list[bytes] = []
@@ -215,6 +216,7 @@ class XenbusFile:
             self.kernel._violation(
                 f"{self.name}: write() on the thread of a gevent hub; the device's write() "
                 "blocks (msgbuffer_mutex, WATCH round trips, suspend), stalling the process")
+        self._get_ref()  # a write in progress keeps the file (xenbus_worker waits)
         _acquire(self.msgbuffer_mutex)
         try:
             if not data:
@@ -244,6 +246,7 @@ class XenbusFile:
             return len(data)
         finally:
             self.msgbuffer_mutex.release()
+            self._put_ref()
 
     def close(self) -> None:
         """``xenbus_file_release``: the rest (``xenbus_worker``) runs when no reply is
@@ -326,7 +329,7 @@ class XenbusFile:
             trans = None
         request = _Request(packet.op, packet.req_id, packet.tx_id, self)
         self.outstanding += 1
-        self._refs += 1
+        self._get_ref()
         kernel.xs_send(request, packet.payload)  # xenbus_dev_request_and_reply
 
     def _command_reply(self, packet: Packet, op: int, reply: bytes) -> None:
@@ -380,9 +383,15 @@ class XenbusFile:
             self.transactions.remove(trans)
         return True
 
+    def _get_ref(self) -> None:
+        with self._ref_lock:
+            self._refs += 1
+
     def _put_ref(self) -> None:
-        self._refs -= 1
-        if self._refs == 0:
+        with self._ref_lock:
+            self._refs -= 1
+            last = self._refs == 0
+        if last:
             # xenbus_file_free -> schedule_work(xenbus_worker): not in xenbus_thread.
             threading.Thread(target=self._worker, daemon=True,
                              name=f"xenbus_worker {self.name}").start()
