@@ -3,6 +3,7 @@ operation, against the embedded daemon: what Linux's xenbus_dev_frontend.c does.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -47,10 +48,8 @@ def _replies(file: XenbusFile, count: int) -> list[Packet]:
     out: list[Packet] = []
 
     def more() -> bool:
-        try:
+        with contextlib.suppress(BlockingIOError):
             out.extend(decoder.feed(file.read(65536)))
-        except BlockingIOError:
-            pass
         return len(out) >= count
     until(more, what=f"{count} replies")
     return out
@@ -181,9 +180,12 @@ def test_watch_with_requests_outstanding_is_recorded(file: XenbusFile,
                                                      kernel: XenbusKernel) -> None:
     kernel.hold_replies()
     _write(file, Packet.request(Op.READ, "name", req_id=1).encode())
-    kernel.release_replies()
-    _write(file, Packet.request(Op.WATCH, "data", "t", req_id=2).encode())
-    assert any("outstanding" in v for v in kernel.violations)
+    watch = Packet.request(Op.WATCH, "data", "t", req_id=2).encode()
+    writing = gevent.get_hub().threadpool.spawn(file.write, watch)
+    until(lambda: any("outstanding" in v for v in kernel.violations), what="violation")
+    kernel.release_replies()  # the READ's reply comes first: the real kernel deadlocks here
+    assert writing.get(timeout=5) == len(watch)
+    assert any("deadlock" in v for v in kernel.violations[1:])
     kernel.violations.clear()
 
 

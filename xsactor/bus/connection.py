@@ -333,6 +333,7 @@ class Connection:
     def _expire(self, req_id: int) -> None:
         """The default timeout: a deadline in a FIFO swept by one timer, far cheaper than a
         timer per request."""
+        assert self._timeout is not None
         self._expiry.append((time.monotonic() + self._timeout, req_id))
         if not self._sweeper.active:
             self._sweeper.start(self._sweep)

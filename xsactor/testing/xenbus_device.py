@@ -237,7 +237,8 @@ class XenbusFile:
                 self.kernel._violation(
                     f"{self.name}: {len(self._buffer) - HEADER_SIZE - length} bytes after a "
                     "whole message in one write, dropped by the kernel")
-            packet = Packet(op, req_id, tx_id, bytes(self._buffer[HEADER_SIZE:HEADER_SIZE + length]))
+            end = HEADER_SIZE + length
+            packet = Packet(op, req_id, tx_id, bytes(self._buffer[HEADER_SIZE:end]))
             self._buffer.clear()  # "Buffered message consumed" (also on error)
             if op in (Op.WATCH, Op.UNWATCH):
                 self._write_watch(packet)
