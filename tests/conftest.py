@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from xsactor.testing.plugin import register_markers, xenstored, xenstored_reference
+from xsactor.testing.plugin import (  # noqa: F401
+    register_markers,
+    xenbus_device,
+    xenstored,
+    xenstored_reference,
+)
 
 __all__ = ["xenstored", "xenstored_reference"]
 

@@ -30,6 +30,9 @@ from xsactor.testing.xenbus_device import KERNEL_WATCHES, XenbusFile, XenbusKern
 
 from .conftest import GUEST, make_client, until
 
+WATCH_TYPE = HEADER.pack(Op.WATCH, 0, 0, 0)[:4]
+"""How a written WATCH message starts."""
+
 
 @pytest.fixture
 def kernel(embedded: Daemon) -> Iterator[XenbusKernel]:
@@ -135,7 +138,7 @@ def test_watch_waits_until_nothing_is_in_flight(dev: Client, kernel: XenbusKerne
     until(lambda: dev.conn._device and dev.conn._device.held, what="WATCH held back")
     more = [gevent.spawn(dev.read, "domid") for _ in range(5)]  # queued behind the WATCH
     until(lambda: len(dev.conn._device.held) == 6, what="reads queued behind")  # type: ignore
-    assert not any(w.startswith(Packet_WATCH) for w in file_of(dev).writes)
+    assert not any(w.startswith(WATCH_TYPE) for w in file_of(dev).writes)
     kernel.release_replies()
     gevent.joinall([*readers, watcher, *more], timeout=10, raise_error=True)
     assert [r.value for r in more] == [str(GUEST).encode()] * 5
@@ -192,7 +195,7 @@ def test_blocking_writes_never_stall_the_hub(dev: Client, kernel: XenbusKernel,
     dev.domid()
     kernel.hold_replies()  # the kernel's WATCH round trip blocks write()
     watcher = gevent.spawn(dev.watch, "data", "t", mailbox=mailbox_of())
-    until(lambda: any(w.startswith(Packet_WATCH) for w in file_of(dev).writes),
+    until(lambda: any(w.startswith(WATCH_TYPE) for w in file_of(dev).writes),
           what="WATCH written")
     assert dom0.read(f"/local/domain/{GUEST}/name") == b"guest5"  # the hub runs meanwhile
     assert not watcher.ready()
@@ -296,4 +299,11 @@ def test_open_transactions_end_before_close(device: Callable[..., Client],
     assert file.transactions == []  # ended by the bus, not by xenbus_worker
 
 
-Packet_WATCH = HEADER.pack(Op.WATCH, 0, 0, 0)[:4]
+
+def test_the_plugin_fixture(xenbus_device: XenbusKernel) -> None:
+    """Users' fixture: the fake device on the embedded daemon in a subprocess."""
+    with Client(connector=xenbus_device.transport) as client:
+        client.write("data/p", "1")
+        assert client.transact(lambda tid: client.read("data/p", tid)) == b"1"
+        xenbus_device.migrate()
+        assert client.read("data/p") == b"1"

@@ -56,7 +56,7 @@ class DeviceWrites:
     def release(self) -> None:
         """Write what may go now; call again when a request is answered, fails or expires."""
         held, pending, put = self.held, self.pending, self.transport.put
-        while held:
+        while held and not self.transport.closed:
             op, req_id = HEADER.unpack_from(held[0])[:2]
             if req_id not in pending:
                 held.popleft()

@@ -3,9 +3,11 @@
 Modelled on mainline Linux since 4.11 (2017: Juergen Gross's "xen: optimize xenbus driver
 for multiple concurrent xenstore accesses" made user requests asynchronous, tracked
 transactions per file with a generation, and moved the ring I/O into ``xenbus_thread``),
-the text of ``drivers/xen/xenbus/xenbus_dev_frontend.c``, ``xenbus_xs.c`` and
-``xenbus_comms.c`` as of v6.x. Before 4.11 every request was a synchronous ``xs_talkv``
-inside ``write()``; that older device is not modelled.
+with the file's ``kref`` and ``xenbus_worker`` cleanup added in 5.4 (2019, "xen/xenbus: fix
+self-deadlock after killing user process"): the text of ``drivers/xen/xenbus/
+xenbus_dev_frontend.c``, ``xenbus_xs.c`` and ``xenbus_comms.c`` as of v6.x, from memory of
+that source (no Xen here to check against). Before 4.11 every request was a synchronous
+``xs_talkv`` inside ``write()``; that older device is not modelled.
 
 :class:`XenbusKernel` is the guest kernel: **one upstream connection** (the ring of
 ``xenbus_comms.c``; here a guest socket of a xenstored, e.g. the embedded daemon's), shared by
@@ -329,8 +331,7 @@ class XenbusFile:
                 return
             trans = None
         request = _Request(packet.op, packet.req_id, packet.tx_id, self)
-        self.outstanding += 1
-        self._get_ref()
+        self._get_ref(request=True)
         kernel.xs_send(request, packet.payload)  # xenbus_dev_request_and_reply
 
     def _command_reply(self, packet: Packet, op: int, reply: bytes) -> None:
@@ -350,20 +351,18 @@ class XenbusFile:
 
     def queue_reply(self, request: _Request, reply: Packet) -> None:
         """``xenbus_dev_queue_reply`` (called by ``xenbus_thread``)."""
-        self.outstanding -= 1
         if self._in_watch_op:
             # The real xenbus_thread would block here on msgbuffer_mutex for good.
             self.kernel._violation(
                 f"{self.name}: deadlock: the reply to {op_name(request.type)} waits for "
                 "msgbuffer_mutex, held by a WATCH/UNWATCH waiting for a reply behind it")
-            self._apply_reply(request, reply)
+            keep = self._apply_reply(request, reply)  # carry on, so the test can report it
         else:
             with self.msgbuffer_mutex:
                 keep = self._apply_reply(request, reply)
-            if keep:
-                self._queue(encode(reply.op, request.caller_req_id, request.tx_id,
-                                   reply.payload))
-        self._put_ref()
+        if keep:
+            self._queue(encode(reply.op, request.caller_req_id, request.tx_id, reply.payload))
+        self._put_ref(request=True)
 
     def _apply_reply(self, request: _Request, reply: Packet) -> bool:
         if request.type == Op.TRANSACTION_START:
@@ -384,13 +383,16 @@ class XenbusFile:
             self.transactions.remove(trans)
         return True
 
-    def _get_ref(self) -> None:
+    def _get_ref(self, *, request: bool = False) -> None:
+        """``kref_get``; ``request``: for a request sent upstream (counted as outstanding)."""
         with self._ref_lock:
             self._refs += 1
+            self.outstanding += request
 
-    def _put_ref(self) -> None:
+    def _put_ref(self, *, request: bool = False) -> None:
         with self._ref_lock:
             self._refs -= 1
+            self.outstanding -= request
             last = self._refs == 0
         if last:
             # xenbus_file_free -> schedule_work(xenbus_worker): not in xenbus_thread.
@@ -583,8 +585,7 @@ class XenbusKernel:
                     request.done.set()
                 elif self._drop:
                     self._drop -= 1  # queue_reply failed: -ENOMEM, nothing queued
-                    request.file.outstanding -= 1
-                    request.file._put_ref()
+                    request.file._put_ref(request=True)
                 else:
                     request.file.queue_reply(request, packet)
             if decoder.error is not None:
