@@ -274,8 +274,12 @@ class DeviceTransport(Transport):
         get, write = self._queue.get, self.file.write
         while True:
             message = get()
-            if message is None or self.closed:
+            if message is None:  # closed: the fd is closed here, after the last write()
+                if self.owns_fd:
+                    self.file.close()
                 return
+            if self.closed:
+                continue
             try:
                 written = write(message)
                 if written != len(message):
@@ -283,7 +287,7 @@ class DeviceTransport(Transport):
                                              f"{written}/{len(message)}")
             except OSError as exc:
                 if self.closed:
-                    return
+                    continue
                 self._failures.append((message, exc))
                 self._reporter.send()
 
@@ -303,14 +307,16 @@ class DeviceTransport(Transport):
         return len(data)
 
     def close(self) -> None:
-        if not self.closed:
-            self._queue.put(None)
-            if self._reporter is not None:
-                self._reporter.stop()
+        if not self.closed and self._reporter is not None:
+            self._reporter.stop()
         super().close()
 
     def _close_fd(self) -> None:
-        if self.owns_fd:
+        if self._writer_started:
+            # The writer thread closes it once its write() in progress, if any, returns: the
+            # fd number must not be reused under that write().
+            self._queue.put(None)
+        elif self.owns_fd:
             self.file.close()
 
 
