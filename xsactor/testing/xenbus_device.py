@@ -31,6 +31,13 @@ gives a :class:`XenbusFile` (``xenbus_file_open``), whose methods are the file o
 - :meth:`XenbusFile.close` is ``xenbus_file_release``; ``xenbus_worker`` then ends the
   file's transactions and removes its watches once no reply is outstanding.
 
+Why a file object and not a socketpair: a socket is writable in poll, and its reads are one
+record per read (SOCK_SEQPACKET) or its writes lose their boundaries (SOCK_STREAM), and its
+``write()`` cannot block or fail on the kernel's terms. The bus's
+:class:`~xsactor.bus.transports.DeviceTransport` takes any such file
+(:class:`~xsactor.bus.transports.DeviceFile`): the real device is an fd with ``os.read`` /
+``os.write``, this one a doorbell pipe for poll and methods for the rest.
+
 What the kernel answers itself (``xenbus_command_reply``): OK for WATCH/UNWATCH (a duplicate
 WATCH makes a second watch; UNWATCH of an unknown watch is OK), ERROR EINVAL for a
 WATCH/UNWATCH payload without two NULs, ENOENT for a tx_id this file did not start, EINVAL for
