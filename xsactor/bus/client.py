@@ -100,7 +100,8 @@ class Client:
     socket or opens a device (``kind`` forces one); ``Client(transport=...)`` uses an open
     transport (no reconnect); ``Client(connector=...)`` calls ``connector()`` for a fresh
     transport on every (re)connect. ``name``, ``reconnect``, ``default_timeout`` and the
-    ``backoff_*`` delays go to :class:`Connection`.
+    ``backoff_*`` delays go to :class:`Connection` (on the device a ``default_timeout`` of
+    None means the transport's ``request_timeout``: no request there waits forever).
     """
 
     def __init__(self, path: str | None = None, *, kind: str | None = None,
