@@ -528,10 +528,11 @@ class XenbusKernel:
         with self._write_mutex:
             sock = self._sock
             try:
-                assert sock is not None
+                if self._closed or sock is None:
+                    raise OSError(errno.ENODEV, "xenbus is gone")
                 sock.sendall(data)
             except OSError:
-                pass  # the reply never comes; as on a dead ring
+                request.done.set()  # a kernel waiter gives up; a file's reply never comes
 
     def xs_talkv(self, op: int, payload: bytes, tx_id: int = 0) -> Packet:
         """``xs_talkv``: a kernel request, waited for; OSError(errno) for an ERROR reply."""
