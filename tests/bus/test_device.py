@@ -265,6 +265,13 @@ def test_resume_makes_transact_start_over(dev: Client, kernel: XenbusKernel) -> 
     assert dev.read("data/n") == b"2"
 
 
+def test_missing_node_in_a_live_transaction_is_still_the_default(dev: Client) -> None:
+    tid = dev.transaction()
+    assert dev.read("data/none", tid, default="d") == "d"  # the probe says: tx alive
+    assert not dev.exists("data/none", tid)
+    dev.commit(tid)
+
+
 def test_stale_transaction_write_is_eagain(dev: Client, kernel: XenbusKernel) -> None:
     tid = dev.transaction()
     kernel.migrate()

@@ -12,6 +12,8 @@ from typing import Any
 
 import gevent
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from xsactor import Client, Mailbox, XenStoreError
 from xsactor.daemon.config import DaemonConfig
@@ -110,6 +112,18 @@ def test_split_writes_are_buffered(file: XenbusFile, kernel: XenbusKernel) -> No
     assert [p.req_id for p in _replies(file, 1)] == [9]
     assert len(kernel.violations) == 1 and "dropped" in kernel.violations[0]
     kernel.violations.clear()
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(min_value=1, max_value=30), max_size=6))
+def test_any_split_of_a_message_is_one_request(file: XenbusFile, cuts: list[int]) -> None:
+    message = Packet.request(Op.READ, "name", req_id=7).encode()  # 21 bytes
+    points = sorted({c for c in cuts if c < len(message)})
+    pieces = [message[a:b] for a, b in zip([0, *points], [*points, len(message)], strict=True)]
+    for piece in pieces:
+        assert _write(file, piece) == len(piece)
+    assert [(p.req_id, p.payload) for p in _replies(file, 1)] == [(7, b"guest5")]
 
 
 def test_the_kernels_own_replies(file: XenbusFile, kernel: XenbusKernel) -> None:
