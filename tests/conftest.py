@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from xsactor.testing.plugin import register_markers, xenstored, xenstored_reference
+from xsactor.testing.plugin import register_markers, xenbus_device, xenstored, xenstored_reference
 from xsactor.testing.processes import no_leftover_processes
 
 # no_leftover_processes is autouse: every test ends with no process and no stray greenlet
-__all__ = ["no_leftover_processes", "xenstored", "xenstored_reference"]
+__all__ = ["no_leftover_processes", "xenbus_device", "xenstored", "xenstored_reference"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

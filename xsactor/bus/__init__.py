@@ -3,6 +3,7 @@
 - :mod:`.transports`: the daemon's unix socket and the xenbus device, chosen as libxenstore.
 - :mod:`.connection`: :class:`Connection`, one owner greenlet per connection (pipelined
   requests, watch routing into mailboxes, reconnect).
+- :mod:`.device`: the write order Linux's xenbus device needs (WATCH/UNWATCH alone).
 - :mod:`.client`: :class:`Client`, the API (read, write, watch, transact, wait_for, ...).
 - :mod:`.default`: the default connection behind ``xsactor.read(...)`` and friends.
 """

@@ -43,7 +43,7 @@ from ..protocol.paths import (
 from ..protocol.perms import Perm, acl_payload, parse_acl
 from .connection import _DEFAULT, Connection, State, Watch, events_of
 from .errors import BusClosed, WaitTimeout
-from .transports import Connector, Transport, endpoint_for, open_transport
+from .transports import DEVICE, Connector, Transport, endpoint_for, open_transport
 
 __all__ = ["Client", "TransactionId"]
 
@@ -54,7 +54,9 @@ _NOTHING: Any = object()
 _VALIDATION_HOME = home_path(0)
 """Any ``/local/domain/<n>`` (n of at most 5 digits) gives relative paths the same budget."""
 _PATH_CACHE_MAX = 4096
+CLOSE_ROLLBACK_TIMEOUT = 5.0
 _tokens = itertools.count(1)
+_RESUMED = "transaction ended by a resume (migration); retry it"
 
 
 class TransactionId(int):
@@ -98,7 +100,8 @@ class Client:
     socket or opens a device (``kind`` forces one); ``Client(transport=...)`` uses an open
     transport (no reconnect); ``Client(connector=...)`` calls ``connector()`` for a fresh
     transport on every (re)connect. ``name``, ``reconnect``, ``default_timeout`` and the
-    ``backoff_*`` delays go to :class:`Connection`.
+    ``backoff_*`` delays go to :class:`Connection` (on the device a ``default_timeout`` of
+    None means the transport's ``request_timeout``: no request there waits forever).
     """
 
     def __init__(self, path: str | None = None, *, kind: str | None = None,
@@ -116,6 +119,7 @@ class Client:
         self._domid: int | None = None
         self._valid: dict[str, bytes] = {}
         self._recorders: dict[Any, set[str]] = {}
+        self._open_tx: set[int] = set()
         self.conn.open()
 
     @staticmethod
@@ -136,6 +140,11 @@ class Client:
 
     # -- lifetime and state --------------------------------------------------------------
     def close(self) -> None:
+        """Close the connection; on the device, end the open transactions first (the
+        kernel's own cleanup of a closed file unbalances its suspend accounting)."""
+        if self.conn.kind == DEVICE and not self.conn.closed:
+            for tid in list(self._open_tx):
+                self._quiet_rollback(tid, timeout=CLOSE_ROLLBACK_TIMEOUT)
         self.conn.close()
 
     def __enter__(self) -> Client:
@@ -187,6 +196,31 @@ class Client:
             raise EAGAIN("transaction ended by a reconnect; retry it")
         return int(tid)
 
+    def _stale(self, tx_id: int) -> bool:
+        """After an ENOENT in a transaction: whether the transaction itself is unknown (on
+        the device, a resume ended it; the kernel lets its requests reach xenstored, which
+        answers ENOENT). GET_DOMAIN_PATH fails only for an unknown tx_id."""
+        if not tx_id or self.conn.kind != DEVICE:
+            return False
+        try:
+            self.conn.call(Op.GET_DOMAIN_PATH, join_args(0), tx_id)
+        except ENOENT:
+            return True
+        except (XenStoreError, ConnectionLost):
+            pass
+        return False
+
+    def _call(self, op: int, payload: bytes, tid: int | None, timeout: Any,
+              path: str | None) -> bytes:
+        """``conn.call`` in transaction ``tid``; EAGAIN when the transaction is stale."""
+        tx_id = self._tx(tid) if tid else 0
+        try:
+            return self.conn.call(op, payload, tx_id, timeout=timeout, path=path)
+        except ENOENT:
+            if self._stale(tx_id):
+                raise EAGAIN(_RESUMED, path=path) from None
+            raise
+
     def _record(self, path: str) -> None:
         recorder = self._recorders.get(gevent.getcurrent())
         if recorder is not None:
@@ -202,10 +236,12 @@ class Client:
         payload = self._path(path)
         if self._recorders:
             self._record(path)
+        tx_id = self._tx(tid) if tid else 0
         try:
-            return self.conn.call(Op.READ, payload, self._tx(tid) if tid else 0,
-                                  timeout=timeout, path=path)
+            return self.conn.call(Op.READ, payload, tx_id, timeout=timeout, path=path)
         except ENOENT:
+            if tx_id and self._stale(tx_id):
+                raise EAGAIN(_RESUMED, path=path) from None
             if default is _NOTHING:
                 raise
             return default
@@ -241,7 +277,7 @@ class Client:
             self._record(path)
         tx_id = self._tx(tid) if tid else 0
         try:
-            reply = self.conn.call(Op.DIRECTORY, payload, tx_id, timeout=timeout, path=path)
+            reply = self._call(Op.DIRECTORY, payload, tid, timeout, path)
         except E2BIG:
             reply = self._directory_parts(path, payload, tx_id, timeout)
         return [name.decode() for name in split_args(reply)]
@@ -277,8 +313,7 @@ class Client:
         payload = self._path(path)
         if self._recorders:
             self._record(path)
-        reply = self.conn.call(Op.GET_PERMS, payload, self._tx(tid), timeout=timeout,
-                               path=path)
+        reply = self._call(Op.GET_PERMS, payload, tid, timeout, path)
         return [entry.decode() for entry in split_args(reply)]
 
     # -- writing -------------------------------------------------------------------------
@@ -286,16 +321,15 @@ class Client:
               *, timeout: Any = _DEFAULT) -> None:
         """Write ``value`` (str as UTF-8, bytes as is, int in decimal); creates parents."""
         payload = self._path(path) + _value_bytes(value)
-        self.conn.call(Op.WRITE, payload, self._tx(tid) if tid else 0, timeout=timeout,
-                       path=path)
+        self._call(Op.WRITE, payload, tid, timeout, path)
 
     def mkdir(self, path: str, tid: int | None = None, *, timeout: Any = _DEFAULT) -> None:
         """Create ``path`` with an empty value (nothing happens if it exists)."""
-        self.conn.call(Op.MKDIR, self._path(path), self._tx(tid), timeout=timeout, path=path)
+        self._call(Op.MKDIR, self._path(path), tid, timeout, path)
 
     def delete(self, path: str, tid: int | None = None, *, timeout: Any = _DEFAULT) -> None:
         """Remove ``path`` and everything below it."""
-        self.conn.call(Op.RM, self._path(path), self._tx(tid), timeout=timeout, path=path)
+        self._call(Op.RM, self._path(path), tid, timeout, path)
 
     rm = delete
 
@@ -312,7 +346,7 @@ class Client:
             raise EINVAL("only @introduceDomain and @releaseDomain have permissions",
                          path=path)
         payload = self._path(path, special) + acl_payload(parse_acl(perms))
-        self.conn.call(Op.SET_PERMS, payload, self._tx(tid), timeout=timeout, path=path)
+        self._call(Op.SET_PERMS, payload, tid, timeout, path)
 
     # -- domains -------------------------------------------------------------------------
     def domid(self, *, timeout: Any = _DEFAULT) -> int:
@@ -381,8 +415,11 @@ class Client:
         return token
 
     def unwatch(self, path: str, token: Any, *, timeout: Any = _DEFAULT) -> None:
-        """Remove a watch; its events still queued in the subscriber's mailbox are dropped."""
-        payload = self._path(path, special=True)
+        """Remove a watch; its events still queued in the subscriber's mailbox are dropped.
+
+        ``path`` may be spelt another way (relative or absolute) than at :meth:`watch`: the
+        UNWATCH sent uses the registered spelling (the kernel compares it as a string)."""
+        self._path(path, special=True)
         wire_token = _token_bytes(token)
         watch = self.conn.find_watch(self._watch_key(path, wire_token))
         if watch is None:
@@ -391,7 +428,7 @@ class Client:
         # ENOENT: gone on the daemon already; ConnectionLost: gone with the connection (and
         # no longer re-registered).
         with contextlib.suppress(ENOENT, ConnectionLost):
-            self.conn.call(Op.UNWATCH, payload + join_args(wire_token), timeout=timeout,
+            self.conn.call(Op.UNWATCH, join_args(watch.path, wire_token), timeout=timeout,
                            path=path)
 
     def unwatch_nowait(self, path: str, token: Any) -> bool:
@@ -424,23 +461,29 @@ class Client:
         """Start a transaction; pass the id as ``tid`` to reads and writes, then commit."""
         generation = self.conn.generation
         reply = self.conn.call(Op.TRANSACTION_START, b"\0", timeout=timeout)
-        return TransactionId(int(reply.rstrip(b"\0")), generation)
+        tid = TransactionId(int(reply.rstrip(b"\0")), generation)
+        self._open_tx = {t for t in self._open_tx  # those of older connections are gone
+                         if getattr(t, "generation", generation) == generation}
+        self._open_tx.add(tid)
+        return tid
 
     def commit(self, tid: int, *, timeout: Any = _DEFAULT) -> None:
         """End the transaction, keeping its changes; EAGAIN if it conflicted (retry it)."""
+        self._open_tx.discard(tid)
         self.conn.call(Op.TRANSACTION_END, b"T\0", self._tx(tid), timeout=timeout)
 
     def rollback(self, tid: int, *, timeout: Any = _DEFAULT) -> None:
         """End the transaction, dropping its changes (a no-op after a reconnect)."""
+        self._open_tx.discard(tid)
         try:
             tx_id = self._tx(tid)
         except EAGAIN:
             return  # the daemon dropped it with the old connection
         self.conn.call(Op.TRANSACTION_END, b"F\0", tx_id, timeout=timeout)
 
-    def _quiet_rollback(self, tid: int) -> None:
+    def _quiet_rollback(self, tid: int, timeout: Any = _DEFAULT) -> None:
         try:
-            self.rollback(tid)
+            self.rollback(tid, timeout=timeout)
         except (XenStoreError, ConnectionLost) as exc:
             log.debug("rollback failed", tx_id=int(tid), error=type(exc).__name__)
 

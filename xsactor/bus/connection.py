@@ -5,9 +5,11 @@
   subscriber's mailbox (``put`` never blocks). It never writes and never dies of a bad
   packet: an unknown req_id or token is logged and dropped.
 - **Writing**: requests are queued, and a hub callback at the end of the current loop
-  iteration writes the whole queue with one non-blocking write (on the device, one write()
-  per message). Only when the fd is full does the **writer** greenlet take the rest and wait
-  for writability; nobody else ever waits to write, the owner least of all.
+  iteration writes the whole queue with one non-blocking write. Only when the fd is full does
+  the **writer** greenlet take the rest and wait for writability; nobody else ever waits to
+  write, the owner least of all. On the xenbus device the queue goes to the transport's
+  writer thread instead, one message per write(), WATCH/UNWATCH only when nothing earlier is
+  in flight (:mod:`.device`).
 - Requests come from any number of greenlets at once (pipelined): each gets a unique req_id
   and waits on its own :class:`gevent.event.AsyncResult`.
 - When the connection is lost every pending request fails at once with
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import itertools
 import random
 import time
@@ -39,8 +42,9 @@ from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_from_p
 from ..protocol.ops import HEADER, op_name
 from ..protocol.packets import Packet, encode, join_args, split_args
 from ..protocol.paths import is_within
+from .device import DeviceWrites
 from .errors import BusClosed, RequestTimeout
-from .transports import Connector, Transport, request_error
+from .transports import Connector, DeviceTransport, Transport, request_error
 
 __all__ = ["Connection", "State", "Watch", "events_of"]
 
@@ -145,6 +149,7 @@ class Connection:
         self.name = name or f"xs{next(_names)}"
         self.reconnect = reconnect
         self.default_timeout = default_timeout
+        self._timeout = default_timeout  # on the device never None: see _begin
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._log = log.bind(conn=self.name)
@@ -169,6 +174,7 @@ class Connection:
         self._backlog: list[Any] = []
         self._wake = Event()
         self._writer: Greenlet | None = None
+        self._device: DeviceWrites | None = None
         self._loop: Any = None
         self._owner: Greenlet | None = None
         self._closing = False
@@ -185,7 +191,8 @@ class Connection:
             raise RuntimeError("connection already opened")
         transport = self._connector()
         self._loop = gevent.get_hub().loop
-        period = min(max((self.default_timeout or 1.0) / 8, 0.001), 1.0)
+        timeout = self.default_timeout or transport.request_timeout
+        period = min(max((timeout or 1.0) / 8, 0.001), 1.0)
         self._sweeper = self._loop.timer(period, period)
         self._begin(transport)
         self._owner = gevent.spawn(self._run, transport)
@@ -289,17 +296,12 @@ class Connection:
         result = AsyncResult()
         req_id = self._enqueue(op, payload, tx_id, result)
         if timeout is _DEFAULT:
-            timeout = self.default_timeout
-            if timeout is not None:
-                # The default timeout: a deadline in a FIFO swept by one timer, far cheaper
-                # than a timer per request.
-                self._expiry.append((time.monotonic() + timeout, req_id))
-                if not self._sweeper.active:
-                    self._sweeper.start(self._sweep)
+            if self._timeout is not None:
+                self._expire(req_id)
                 try:
                     reply = result.get()
                 except BaseException:
-                    self._pending.pop(req_id, None)
+                    self._forget(req_id)
                     raise
                 expiry, pending = self._expiry, self._pending
                 while expiry and expiry[0][1] not in pending:
@@ -307,11 +309,13 @@ class Connection:
             else:
                 reply = result.get()
         else:
+            if timeout is None:
+                timeout = self._timeout if self._device is not None else None  # never forever
             timer = None if timeout is None else Timeout.start_new(timeout)
             try:
                 reply = result.get()
             except BaseException as exc:
-                self._pending.pop(req_id, None)  # timed out or killed: forget the request
+                self._forget(req_id)  # timed out or killed
                 if timer is not None and exc is timer:
                     raise RequestTimeout(
                         f"{self.name}: no reply to {op_name(op)} within {timeout} s") from None
@@ -326,25 +330,45 @@ class Connection:
             raise error_from_payload(reply.payload, path=path)
         raise ProtocolError(f"{op_name(op)} answered with {op_name(reply_op)}")
 
+    def _expire(self, req_id: int) -> None:
+        """The default timeout: a deadline in a FIFO swept by one timer, far cheaper than a
+        timer per request."""
+        assert self._timeout is not None
+        self._expiry.append((time.monotonic() + self._timeout, req_id))
+        if not self._sweeper.active:
+            self._sweeper.start(self._sweep)
+
+    def _forget(self, req_id: int) -> None:
+        """Drop a request nobody waits for any more."""
+        if self._pending.pop(req_id, None) is not None and self._device is not None:
+            self._device.release()
+
     def _sweep(self) -> None:
         """Timer callback (in the hub): fail the requests past the default timeout."""
         now = time.monotonic()
         expiry, pending = self._expiry, self._pending
+        expired = False
         while expiry:
             deadline, req_id = expiry[0]
             if req_id in pending:
                 if deadline > now:
-                    return
+                    break
+                expired = True
                 pending.pop(req_id).set_exception(RequestTimeout(
-                    f"{self.name}: no reply within {self.default_timeout} s"))
+                    f"{self.name}: no reply within {self._timeout} s"))
             expiry.popleft()
-        self._sweeper.stop()
+        else:
+            self._sweeper.stop()
+        if expired and self._device is not None:
+            self._device.release()
 
     def send_nowait(self, op: int, payload: bytes, tx_id: int = 0) -> bool:
         """Queue a request whose reply is ignored (safe from the hub); False if not sent."""
         if self.transport is None or len(payload) > self.max_payload:
             return False
-        self._enqueue(op, payload, tx_id, _Ignore(op))
+        req_id = self._enqueue(op, payload, tx_id, _Ignore(op))
+        if self._timeout is not None:
+            self._expire(req_id)
         return True
 
     # -- watches -------------------------------------------------------------------------
@@ -436,14 +460,23 @@ class Connection:
         self._backlog = []
         self._writer_active = False
         self._wake = wake = Event()
+        self._timeout = self.default_timeout or transport.request_timeout
+        if isinstance(transport, DeviceTransport):
+            self._device = DeviceWrites(transport, self._pending)
+            transport.start_writer(functools.partial(self._device_write_failed, transport))
+            self._writer = None
+        else:
+            self._device = None
+            self._writer = gevent.spawn(self._write_loop, transport, wake)
         for watch in list(self._watch_keys.values()):
             if not watch.mailbox.owner_alive:
                 self._drop_watch(watch)
                 continue
             watch.generation = self.generation
-            self._enqueue(Op.WATCH, join_args(watch.path, watch.wire_token), 0,
-                          _WatchRestore(self, watch))
-        self._writer = gevent.spawn(self._write_loop, transport, wake)
+            req_id = self._enqueue(Op.WATCH, join_args(watch.path, watch.wire_token), 0,
+                                   _WatchRestore(self, watch))
+            if self._timeout is not None:
+                self._expire(req_id)
         self._log.debug("connected", transport=transport.name, kind=transport.kind,
                         generation=self.generation)
         self._set_state(State.CONNECTED)
@@ -453,6 +486,7 @@ class Connection:
         if transport is not None and self.transport is transport:
             self.transport = None
         writer, self._writer = self._writer, None
+        self._device = None
         if writer is not None and writer is not gevent.getcurrent():
             writer.kill(block=False)
         if transport is not None:
@@ -501,11 +535,12 @@ class Connection:
 
     def _serve(self, transport: Transport) -> str:
         """Read and dispatch until the transport fails; returns why."""
-        decoder = Decoder()
+        decoder = Decoder(transport.max_event)
         feed = decoder.feed
         recv = transport.recv
         pending = self._pending
         route = self._route_event
+        device = self._device
         try:
             while True:
                 data = recv()
@@ -525,6 +560,8 @@ class Connection:
                                           op=op_name(packet.op))
                     else:
                         entry.set(packet)
+                if device is not None and device.held:
+                    device.release()
                 if decoder.error is not None:
                     return f"protocol error: {decoder.error}"
         except OSError as exc:
@@ -534,9 +571,10 @@ class Connection:
             return f"internal error: {exc!r}"
 
     # Writing: requests are queued; a hub callback at the end of the current loop iteration
-    # writes the whole queue with one non-blocking write (one per message on the device). If
-    # the fd is full, the writer greenlet takes the rest and waits for it, and later flushes
-    # hand it the queue until it has caught up. No one else ever waits for writability.
+    # writes the whole queue with one non-blocking write. If the fd is full, the writer
+    # greenlet takes the rest and waits for it, and later flushes hand it the queue until it
+    # has caught up. No one else ever waits for writability. The device's queue goes to its
+    # writer thread (DeviceWrites).
     def _flush(self) -> None:
         """Hub callback: write the queue now, or hand it to the writer. Never raises."""
         self._flush_pending = False
@@ -548,16 +586,13 @@ class Connection:
             return
         batch, self._outq = self._outq, []
         try:
-            if transport.batches:
+            if self._device is not None:
+                self._device.submit(batch)
+            else:
                 data = batch[0] if len(batch) == 1 else b"".join(batch)
                 written = transport.try_send(data)
                 if written < len(data):
                     self._hand_to_writer([memoryview(data)[written:]])
-            else:
-                for index, message in enumerate(batch):
-                    if not self._device_write(transport, message, wait=False):
-                        self._hand_to_writer(batch[index:])
-                        break
         except Exception as exc:
             self._write_failed(transport, exc)
 
@@ -567,7 +602,6 @@ class Connection:
         self._wake.set()
 
     def _write_loop(self, transport: Transport, wake: Event) -> None:
-        batches = transport.batches
         try:
             while True:
                 wake.wait()
@@ -575,13 +609,10 @@ class Connection:
                 while self._writer_active and self.transport is transport:
                     items, self._backlog = self._backlog, []
                     for item in items:
-                        if batches:
-                            transport.send(item)
-                        else:
-                            self._device_write(transport, item, wait=True)
+                        transport.send(item)
                     if self._outq:
                         batch, self._outq = self._outq, []
-                        self._backlog = [b"".join(batch)] if batches else batch
+                        self._backlog = [b"".join(batch)]
                     else:
                         self._writer_active = False
                 if self.transport is not transport:
@@ -594,26 +625,25 @@ class Connection:
             self._loss_reason = f"write failed: {exc}"
             transport.close()  # the owner's recv fails and handles the loss
 
-    def _device_write(self, transport: Transport, message: bytes, *, wait: bool) -> bool:
-        """Device: one message per write(); a refused write fails only that request.
-
-        Returns False when the device would block (and ``wait`` is false)."""
-        try:
-            if wait:
-                transport.send(message)
-            elif not transport.try_send(message):
-                return False
-        except OSError as exc:
-            error = request_error(exc)
-            if error is None:
-                raise
-            _op, req_id, tx_id, _len = HEADER.unpack_from(message)
-            entry = self._pending.pop(req_id, None)
-            self._log.debug("device refused a request", req_id=req_id, tx_id=tx_id,
-                            error=error.name)
-            if entry is not None:
-                entry.set(Packet(_ERROR, req_id, tx_id, error.wire))
-        return True
+    def _device_write_failed(self, transport: Transport, message: bytes,
+                             exc: OSError) -> None:
+        """A write() to the device failed (in the hub): a refused request fails alone (the
+        kernel fails the write with the errno, no reply follows); anything else breaks the
+        transport."""
+        if self.transport is not transport:
+            return
+        error = request_error(exc)
+        if error is None:
+            self._write_failed(transport, exc)
+            return
+        _op, req_id, tx_id, _len = HEADER.unpack_from(message)
+        self._log.debug("device refused a request", req_id=req_id, tx_id=tx_id,
+                        error=error.name)
+        entry = self._pending.pop(req_id, None)
+        if entry is not None:
+            entry.set(Packet(_ERROR, req_id, tx_id, error.wire))
+        if self._device is not None:
+            self._device.release()
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} {self._state.value} generation={self.generation}>"

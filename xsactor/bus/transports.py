@@ -1,13 +1,21 @@
 """Byte transports to xenstored: the daemon's unix socket and a guest's xenbus device.
 
-Both are cooperative under gevent without monkey-patching: the socket is a
-:class:`gevent.socket.socket`, the device a non-blocking fd waited on with the hub's io
-watchers. Each transport says how the bus must use it:
+Both are cooperative under gevent without monkey-patching: reads wait with the hub's io
+watchers. The socket is written without blocking from the hub. The device (Linux's
+``xenbus_dev_frontend.c``) is another kind of file: its ``write()`` blocks whatever
+``O_NONBLOCK`` says (``msgbuffer_mutex``, a WATCH/UNWATCH round trip, a suspend in progress),
+its poll never reports writable, and a refused request fails the ``write()`` with an errno.
+So a :class:`DeviceTransport` writes in a thread of its own, one message per ``write()``.
+Each transport says how the bus must use it:
 
 - ``batches``: several whole messages may go out in one write (the socket). The Linux device
   acts on the first whole message of a write and discards the rest, so it takes exactly one
   message per write.
 - ``max_payload``: 4096 on the socket, 4080 on the device (header and payload share a page).
+- ``max_event``: the longest message it may deliver: 4096 on the socket; on the device a
+  watch event is the path plus the caller's token (``watch_fired``), up to 4096 + 4080.
+- ``request_timeout``: the device's replies can be lost (the kernel drops one when out of
+  memory, or for a second TRANSACTION_END), so no request on it waits forever.
 
 :func:`choose_endpoints` picks the endpoint as libxenstore's ``xs_open`` does.
 """
@@ -15,16 +23,20 @@ watchers. Each transport says how the bus must use it:
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import stat
 import time
+from _queue import SimpleQueue  # the C queue: a real blocking get even if monkey-patched
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 import gevent
 from gevent.hub import get_hub
+from gevent.monkey import get_original
 
 from ..protocol import PAYLOAD_MAX, XENBUS_PAYLOAD_MAX
 from ..protocol.errors import BY_NAME, XenStoreError
@@ -32,6 +44,8 @@ from ..protocol.errors import BY_NAME, XenStoreError
 __all__ = [
     "DEFAULT_RUNDIR",
     "DEVICE_PATHS",
+    "DEVICE_REQUEST_TIMEOUT",
+    "DeviceFile",
     "DeviceTransport",
     "Endpoint",
     "SocketTransport",
@@ -46,6 +60,9 @@ __all__ = [
 DEFAULT_RUNDIR = "/var/run/xenstored"
 DEVICE_PATHS: tuple[str, ...] = ("/dev/xen/xenbus", "/proc/xen/xenbus")
 RECV_SIZE = 64 * 1024
+DEVICE_REQUEST_TIMEOUT = 30.0
+"""The device's request timeout when none is configured (a lost reply never ends)."""
+DEVICE_EVENT_MAX = PAYLOAD_MAX + XENBUS_PAYLOAD_MAX
 
 SOCKET = "socket"
 DEVICE = "device"
@@ -61,12 +78,15 @@ class Transport:
     kind: ClassVar[str]
     batches: ClassVar[bool]
     max_payload: ClassVar[int]
+    max_event: ClassVar[int] = PAYLOAD_MAX
     stream: ClassVar[bool] = False
+    request_timeout: float | None = None
 
     def __init__(self, fd: int, name: str) -> None:
         os.set_blocking(fd, False)
         self.fd = fd
         self.name = name
+        self._read: Callable[[int], bytes] = functools.partial(os.read, fd)
         loop = get_hub().loop
         self._read_watcher = loop.io(fd, 1)
         self._write_watcher = loop.io(fd, 2)
@@ -75,20 +95,19 @@ class Transport:
 
     def recv(self) -> bytes:
         """Wait for and return received bytes; ``b""`` at end of stream."""
-        read, fd = os.read, self.fd
+        read = self._read
         while True:
             if self.closed:
                 raise _Closed()
             if self._drained:
                 get_hub().wait(self._read_watcher)
             try:
-                data = read(fd, RECV_SIZE)
+                data = read(RECV_SIZE)
             except BlockingIOError:
                 self._drained = True
                 continue
             # A stream's read returns all that is buffered: after a short one the next read
             # would fail with EAGAIN, so wait for the fd first (a syscall less per wakeup).
-            # Not so on the device, whose reads may stop at a message boundary.
             self._drained = self.stream and len(data) < RECV_SIZE
             return data
 
@@ -169,36 +188,136 @@ class SocketTransport(Transport):
         self.sock.close()
 
 
-class DeviceTransport(Transport):
-    """The xenbus character device (``/dev/xen/xenbus``), or any fd that behaves like it.
+class DeviceFile(Protocol):
+    """What :class:`DeviceTransport` needs of the device: ``read`` as ``xenbus_file_read`` on an
+    O_NONBLOCK file (BlockingIOError when empty), ``write`` as ``xenbus_file_write`` (may
+    block; OSError with the errno of a refused request), ``fileno`` to wait for readability
+    (``xenbus_file_poll``), ``close``. :class:`xsactor.testing.xenbus_device.XenbusFile` is one.
+    """
 
-    One whole message per write (``try_send`` writes all of it or nothing). ``owns_fd=False``
-    leaves an fd handed in by the caller open on :meth:`close`.
+    def fileno(self) -> int: ...
+    def read(self, size: int, /) -> bytes: ...
+    def write(self, data: bytes, /) -> int: ...
+    def close(self) -> None: ...
+
+
+class _FdFile:
+    """The kernel's device on an fd."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.read = functools.partial(os.read, fd)
+        self.write = functools.partial(os.write, fd)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+_start_thread = get_original("_thread", "start_new_thread")
+
+
+class DeviceTransport(Transport):
+    """The xenbus character device (``/dev/xen/xenbus``): an fd, or a :class:`DeviceFile`.
+
+    Reads are cooperative. Writes go through :meth:`put`, which never blocks: a thread of the
+    transport does each ``write()``, one whole message each, in order, and reports failures
+    to the hub (see :meth:`start_writer`). ``owns_fd=False`` leaves the fd or file handed in
+    open on :meth:`close`. ``request_timeout`` bounds every request of the bus on it.
     """
 
     kind = DEVICE
     batches = False
     max_payload = XENBUS_PAYLOAD_MAX
+    max_event = DEVICE_EVENT_MAX
+    stream = True  # xenbus_file_read fills the buffer across queued replies
 
-    def __init__(self, fd: int, name: str = "device", *, owns_fd: bool = True) -> None:
+    def __init__(self, file: int | DeviceFile, name: str = "device", *, owns_fd: bool = True,
+                 request_timeout: float = DEVICE_REQUEST_TIMEOUT) -> None:
+        self.file: DeviceFile = _FdFile(file) if isinstance(file, int) else file
         self.owns_fd = owns_fd
-        super().__init__(fd, name)
+        self.request_timeout = request_timeout
+        super().__init__(self.file.fileno(), name)
+        self._read = self.file.read
+        self._queue: SimpleQueue[bytes | None] = SimpleQueue()
+        self._failures: deque[tuple[bytes, OSError]] = deque()
+        self._on_error: Callable[[bytes, OSError], None] | None = None
+        self._reporter: Any = None
+        self._writer_started = False
 
     @classmethod
-    def open(cls, path: str) -> DeviceTransport:
+    def open(cls, path: str, **options: Any) -> DeviceTransport:
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
-        return cls(fd, path)
+        return cls(fd, path, **options)
+
+    def start_writer(self, on_error: Callable[[bytes, OSError], None]) -> None:
+        """Start the writer thread; ``on_error(message, exc)`` runs in the hub for each
+        failed ``write()``."""
+        self._on_error = on_error
+        if self._reporter is None:
+            self._reporter = get_hub().loop.async_()
+            self._reporter.ref = False
+            self._reporter.start(self._report)
+        if not self._writer_started:
+            self._writer_started = True
+            _start_thread(self._write_thread, ())
+
+    def put(self, message: bytes) -> None:
+        """Queue one whole message for the writer thread (never blocks)."""
+        if self.closed:
+            raise _Closed()
+        self._queue.put(message)
+
+    def _write_thread(self) -> None:
+        get, write = self._queue.get, self.file.write
+        while True:
+            message = get()
+            if message is None:  # closed: the fd is closed here, after the last write()
+                if self.owns_fd:
+                    self.file.close()
+                return
+            if self.closed:
+                continue
+            try:
+                written = write(message)
+                if written != len(message):
+                    raise OSError(errno.EIO, f"short write to {self.name}: "
+                                             f"{written}/{len(message)}")
+            except OSError as exc:
+                if self.closed:
+                    continue
+                self._failures.append((message, exc))
+                self._reporter.send()
+
+    def _report(self) -> None:
+        failures, on_error = self._failures, self._on_error
+        while failures:
+            message, exc = failures.popleft()
+            if on_error is not None and not self.closed:
+                on_error(message, exc)
+
+    def send(self, data: bytes | memoryview) -> None:
+        """Queue one whole message (as :meth:`put`)."""
+        self.put(bytes(data))
 
     def try_send(self, data: bytes | memoryview) -> int:
-        written = super().try_send(data)
-        if written and written != len(data):
-            # The device takes whole messages; a short write means framing is gone.
-            raise OSError(errno.EIO, f"short write to {self.name}: {written}/{len(data)}")
-        return written
+        self.put(bytes(data))
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed and self._reporter is not None:
+            self._reporter.stop()
+        super().close()
 
     def _close_fd(self) -> None:
-        if self.owns_fd:
-            os.close(self.fd)
+        if self._writer_started:
+            # The writer thread closes it once its write() in progress, if any, returns: the
+            # fd number must not be reused under that write().
+            self._queue.put(None)
+        elif self.owns_fd:
+            self.file.close()
 
 
 _REQUEST_ERRNOS = frozenset(

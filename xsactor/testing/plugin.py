@@ -4,7 +4,7 @@ Loaded through the ``pytest11`` entry point ``xsactor`` when the package is inst
 suite that cannot rely on that (a source checkout) imports the fixtures into its conftest
 instead of listing this module in ``pytest_plugins`` (which would register it twice)::
 
-    from xsactor.testing.plugin import xenstored, xenstored_reference  # noqa: F401
+    from xsactor.testing.plugin import xenbus_device, xenstored, xenstored_reference  # noqa: F401
 
 Fixtures:
 
@@ -13,6 +13,10 @@ Fixtures:
   ``guest(domid)``, ``set_domain_state(domid, state)``).
 - ``xenstored_reference``: the same over the real C xenstored 4.17; skipped when it cannot be
   installed, failed instead when ``XSACTOR_REQUIRE_REFERENCE=1``.
+- ``xenbus_device``: a fake Linux ``/dev/xen/xenbus`` of guest :data:`XENBUS_GUEST` on the
+  ``xenstored`` fixture's daemon (:class:`~xsactor.testing.xenbus_device.XenbusKernel`:
+  ``Client(connector=xenbus_device.transport)``); the test fails if the kernel's rules were
+  broken (``violations``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from collections.abc import Iterator
 import pytest
 
 from .daemons import DaemonUnderTest, running
+from .xenbus_device import XenbusKernel
+
+XENBUS_GUEST = 5
+"""The guest domain the ``xenbus_device`` fixture's kernel runs in."""
 
 REFERENCE_MARKER = "reference: needs the reference C xenstored 4.17 (Debian packages)"
 
@@ -48,3 +56,15 @@ def xenstored_reference() -> Iterator[DaemonUnderTest]:
     """The real C xenstored 4.17 for this test (skip/fail per ``require_reference``)."""
     with running("reference") as daemon:
         yield daemon
+
+
+@pytest.fixture
+def xenbus_device(xenstored: DaemonUnderTest) -> Iterator[XenbusKernel]:
+    """A fake ``/dev/xen/xenbus`` in guest :data:`XENBUS_GUEST` of ``xenstored``."""
+    kernel = XenbusKernel(xenstored.add_guest(XENBUS_GUEST))
+    try:
+        yield kernel
+    finally:
+        kernel.close()
+    if kernel.violations:
+        pytest.fail("the xenbus device's rules were broken:\n" + "\n".join(kernel.violations))
