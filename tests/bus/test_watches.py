@@ -9,6 +9,7 @@ import gevent.event
 import pytest
 
 from xsactor import EEXIST, Client, ReceiveTimeout, mailbox_of
+from xsactor.actors import process as px
 from xsactor.protocol import Op, Packet
 
 from .conftest import GUEST, until
@@ -113,6 +114,27 @@ def test_dead_raw_greenlet_watch_removed_on_next_event(fake: FakeXenStored,
     client.write("/w/raw", "x")  # the event finds no live subscriber
     until(lambda: fake.watch_count() == 0, what="the UNWATCH")
     assert client.conn.watches() == []
+
+
+def test_a_dead_process_watches_are_released_before_its_down(fake: FakeXenStored,
+                                                              clients: Any) -> None:
+    """A process (a raw greenlet) that watched is unwatched by its exit hook, before its DOWN
+    goes out: whoever restarts it can watch the same token at once."""
+    client = clients(fake.socket_path)
+
+    def body() -> None:
+        client.watch("/w/proc", "proctok")
+        px.receive("never")
+
+    pid = px.spawn(body)
+    until(lambda: len(client.conn.watches()) == 1, what="the process's watch")
+    ref = px.monitor(pid)
+    px.exit(pid, "boom")
+    px.receive(("DOWN", ref, "process", pid, px.ANY), 5)
+    assert client.conn.watches() == []
+    assert client.watch("/w/proc", "proctok") == "proctok"  # no EEXIST
+    client.unwatch("/w/proc", "proctok")
+    until(lambda: fake.watch_count() == 0, what="the UNWATCHes")
 
 
 def test_bad_packets_never_kill_the_reader(fake: FakeXenStored, clients: Any) -> None:

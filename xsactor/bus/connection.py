@@ -35,6 +35,7 @@ import gevent
 from gevent import Greenlet, GreenletExit, Timeout
 from gevent.event import AsyncResult, Event
 
+from ..actors import process
 from ..actors.mailbox import Mailbox, Match
 from ..logs import get_logger
 from ..protocol import Decoder, Op
@@ -379,9 +380,14 @@ class Connection:
         self._watches.setdefault(watch.wire_token, []).append(watch)
         watch.generation = self.generation
         owner = watch.mailbox.owner
-        if isinstance(owner, Greenlet) and owner not in self._linked:
+        if owner is None or owner in self._linked:
+            return
+        if isinstance(owner, Greenlet):
             self._linked.add(owner)
             owner.rawlink(self._subscriber_exited)
+        elif (pid := process.pid_of(owner)) is not None:  # a process on a raw greenlet
+            self._linked.add(owner)
+            process.add_exit_hook(lambda _pid, _reason: self._subscriber_exited(owner), pid=pid)
 
     def find_watch(self, key: tuple[str, bytes]) -> Watch | None:
         return self._watch_keys.get(key)
