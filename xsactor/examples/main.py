@@ -10,8 +10,9 @@ another terminal can play the toolstack (``xsactor write -s <dom0 socket> ...``)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,18 @@ GUEST = 5
 log = logs.get_logger(__name__)
 
 
+@contextlib.contextmanager
+def embedded(level: str = "info") -> Iterator[tuple[Daemon, str]]:
+    """An embedded xenstored in this process with guest :data:`GUEST`: (daemon, its socket)."""
+    logs.configure(level)
+    with tempfile.TemporaryDirectory(prefix="xsactor-") as rundir, \
+            Daemon(DaemonConfig(socket_path=str(Path(rundir) / "socket"))) as daemon:
+        guest = daemon.add_guest(GuestSpec(GUEST))
+        log.info("embedded xenstored", dom0_socket=daemon.socket_path, guest=GUEST,
+                 guest_socket=guest)
+        yield daemon, guest
+
+
 def main(factory: Callable[..., Any], *, dom0: bool = False,
          argv: list[str] | None = None) -> int:
     """Run ``factory``'s tree on ``--socket``, or on an embedded daemon (as dom0 when
@@ -37,11 +50,5 @@ def main(factory: Callable[..., Any], *, dom0: bool = False,
     args = parser.parse_args(argv)
     if args.socket is not None:
         return run_agent(factory, args.socket, level=args.log_level)
-    logs.configure(args.log_level)
-    with tempfile.TemporaryDirectory(prefix="xsactor-") as rundir, \
-            Daemon(DaemonConfig(socket_path=str(Path(rundir) / "socket"))) as daemon:
-        guest = daemon.add_guest(GuestSpec(GUEST))
-        log.info("embedded xenstored", dom0_socket=daemon.socket_path, guest=GUEST,
-                 guest_socket=guest)
-        return run_agent(factory, daemon.socket_path if dom0 else guest,
-                         configure_logs=False)
+    with embedded(args.log_level) as (daemon, guest):
+        return run_agent(factory, daemon.socket_path if dom0 else guest, configure_logs=False)
