@@ -1,116 +1,174 @@
-"""``xsactor demo``: a guest agent and a toolstack around an embedded xenstored, in one process.
+"""``xsactor demo``: a guest's supervised agents, a vif backend in dom0 and a toolstack around
+an embedded xenstored, in one process, in a few seconds.
 
-What it shows, in order:
+1. the embedded daemon boots as dom0's xenstored and builds guest 5 as xl does;
+2. dom0 runs its tree (the domain monitor, the vif backend) and the guest its own
+   (:mod:`xsactor.examples.guest`: shutdown, balloon, strict, metrics, vif frontend), each on
+   its own connection, with the runner's restart gate and declared watches;
+3. the toolstack plays its part: it connects a vif (XenbusState 1 -> 4 on both sides),
+   changes the memory target, writes a bad one (the strict subscriber crashes and is
+   restarted with backoff until a good value is back), detaches the vif (5 -> 6), and asks
+   for a poweroff; the guest's shutdown agent acknowledges it as manage.c does, and "powers
+   off" (its tree stops); the hypervisor reports the shutdown, the toolstack destroys the
+   domain, and the monitor sees it gone.
 
-1. the embedded daemon boots as dom0's xenstored and builds guest domain 5 as xl does;
-2. a guest agent (a greenlet speaking as domain 5 on the guest's socket) watches
-   ``control/shutdown`` and ``memory/target``; the events arrive as
-   ``('watch_event', path, token)`` messages in its own mailbox, Erlang style;
-3. the toolstack (dom0) changes the memory target and waits, with ``wait_for``, for the agent's
-   acknowledgement under ``data/``; it asks for a poweroff, the agent acknowledges and stops;
-4. the simulated hypervisor reports the shutdown: the toolstack's ``@releaseDomain`` watch
-   fires; then the domain dies and the daemon deletes the nodes the guest owned.
+The story is told by structlog's console logs; the toolstack's own steps are ``toolstack``.
 """
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import gevent
 
-from . import __version__
-from .actors.mailbox import mailbox_of
+from . import logs
+from .actors import process as px
+from .actors import server as gs
+from .actors import supervisor as sup
+from .actors.childspec import SupFlags
 from .bus.client import Client
 from .daemon.config import DaemonConfig
 from .daemon.server import Daemon
 from .daemon.toolstack import GuestSpec
+from .examples import domains, guest, vif
+from .runner import ConnectionGate, watch_registrar
 
 GUEST = 5
-STEP_TIMEOUT = 10.0
+STEP_TIMEOUT = 5.0
 
-Say = Callable[[str, str], None]
-
-
-def guest_agent(socket_path: str, say: Say) -> str:
-    """A minimal guest agent: publish, then react to the toolstack until asked to stop.
-
-    Returns the shutdown request it obeyed (``poweroff``, ``reboot``, ...).
-    """
-    with Client(socket_path) as xs:
-        me = xs.domid()
-        say("guest", f"agent up in domain {me} (home {xs.home})")
-        xs.write("data/agent/version", __version__)
-        xs.write("control/feature-poweroff", "1")
-        xs.watch("memory/target", "memory")
-        xs.watch("control/shutdown", "shutdown")
-        xs.write("data/agent/state", "running")
-        mailbox = mailbox_of()
-        while True:
-            match mailbox.receive(timeout=STEP_TIMEOUT):
-                case ("watch_event", _path, "memory"):
-                    target = xs.read_integer("memory/target")
-                    say("guest", f"memory/target is {target} KiB: ballooning, acknowledging")
-                    xs.write("data/memory/target-ack", target)
-                case ("watch_event", _path, "shutdown"):
-                    request = xs.read_str("control/shutdown", default="")
-                    if not request:
-                        continue  # the registration event, or our own acknowledgement
-                    say("guest", f"control/shutdown says {request!r}: acknowledging, stopping")
-                    def acknowledge(tid: int) -> None:
-                        xs.write("control/shutdown", "", tid)
-                        xs.write("data/agent/state", "stopped", tid)
-
-                    xs.transact(acknowledge)
-                    return request
+log = logs.get_logger("xsactor.demo")
 
 
-def run(out: TextIO) -> int:
-    """Run the whole story; a line per step on ``out``. Returns the exit status."""
-
-    def say(who: str, text: str) -> None:
-        print(f"[{who:9}] {text}", file=out, flush=True)
-
-    rundir = tempfile.mkdtemp(prefix="xsactor-demo-")
-    daemon = Daemon(DaemonConfig(socket_path=str(Path(rundir) / "socket"))).start()
-    try:
-        say("xenstored", f"embedded xenstored serving dom0 on {daemon.socket_path}")
+def run(out: TextIO, level: str = "info") -> int:
+    """Tell the whole story as logs on ``out``; the exit status."""
+    logs.configure(level, out, console=True)
+    with tempfile.TemporaryDirectory(prefix="xsactor-demo-") as rundir, \
+            Daemon(DaemonConfig(socket_path=str(Path(rundir) / "socket"))) as daemon:
         guest_socket = daemon.add_guest(GuestSpec(GUEST, name="demo-guest"))
-        say("xenstored", f"guest {GUEST} built as xl does, introduced, on {guest_socket}")
-        with Client(daemon.socket_path) as dom0:
-            home = dom0.get_domain_path(GUEST)
-            released = dom0.watch_release_domain("released")
-            dom0.next_event(released, timeout=STEP_TIMEOUT)  # the registration event
-            agent = gevent.spawn(guest_agent, guest_socket, say)
+        log.info("xenstored up, guest built as xl does", domid=GUEST, dom0=daemon.socket_path,
+                 guest=guest_socket)
+        with Client(daemon.socket_path, name="dom0") as dom0, \
+                Client(guest_socket, name="guest") as domu:
+            previous = (sup.set_watch_registrar(watch_registrar(domu)),
+                        sup.set_default_gate(ConnectionGate(domu)))
+            try:
+                return Toolstack(daemon, dom0, domu).play()
+            finally:
+                sup.set_watch_registrar(previous[0])
+                sup.set_default_gate(previous[1])
+                px.release_self()
 
-            def published(path: str, expected: str) -> bool | None:
-                return dom0.read_str(f"{home}/{path}", default=None) == expected or None
 
-            dom0.wait_for(lambda: published("data/agent/state", "running"), STEP_TIMEOUT)
-            version = dom0.read_str(f"{home}/data/agent/version")
-            say("toolstack", f"the agent is running (version {version}); "
-                             "setting memory/target to 131072")
-            dom0.write(f"{home}/memory/target", 131072)
-            dom0.wait_for(lambda: published("data/memory/target-ack", "131072"), STEP_TIMEOUT)
-            say("toolstack", "memory target acknowledged; asking for a poweroff")
-            dom0.write(f"{home}/control/shutdown", "poweroff")
-            request = agent.get(timeout=STEP_TIMEOUT)
-            dom0.wait_for(lambda: published("data/agent/state", "stopped"), STEP_TIMEOUT)
-            say("toolstack", f"the agent obeyed {request!r}; the hypervisor shuts the domain down")
-            daemon.set_domain_state(GUEST, "shutdown")
-            path, _ = dom0.next_event(released, timeout=STEP_TIMEOUT)
-            say("toolstack", f"{path} fired: domain {GUEST} is shut down; destroying it")
-            owned = len(dom0.list(f"{home}/data"))
-            daemon.set_domain_state(GUEST, "dying")
-            dom0.next_event(released, timeout=STEP_TIMEOUT)
-            gone = not dom0.exists(f"{home}/data")
-            say("xenstored", f"domain {GUEST} died: its own nodes are deleted "
-                             f"({home}/data with {owned} entries {'gone' if gone else 'KEPT'})")
-        say("demo", "done")
-        return 0 if gone else 1
-    finally:
-        daemon.stop()
-        shutil.rmtree(rundir, ignore_errors=True)
+class Toolstack:
+    """The demo's main process: starts the trees, then plays xl."""
+
+    def __init__(self, daemon: Daemon, dom0: Client, domu: Client) -> None:
+        self.daemon = daemon
+        self.dom0 = dom0
+        self.domu = domu
+        self.home = f"/local/domain/{GUEST}"
+        self.me = px.self_pid()
+
+    def step(self, text: str, **kw: Any) -> None:
+        log.info(f"toolstack: {text}", **kw)
+
+    def wait(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Until ``fn()`` (reading through dom0) is not None; as ``wait_for``."""
+        return self.dom0.wait_for(fn, STEP_TIMEOUT)
+
+    def play(self) -> int:
+        px.trap_exit(True)
+        me = self.me
+        actions = {name: (lambda name=name: px.send(me, ("guest kernel", name)))
+                   for name in ("poweroff", "halt", "reboot")}
+        dom0_root = sup.start_link(SupFlags(intensity=3, period=10),
+                                   [domains.child(self.dom0),
+                                    vif.backend_child(self.dom0, GUEST)], name="dom0")
+        guest_root = guest.agent(self.domu, actions, report=self.strict_report).start()
+        self.connect_vif()
+        self.memory_target()
+        self.bad_value()
+        self.detach_vif()
+        self.shutdown(guest_root)
+        self.destroy()
+        px.exit(dom0_root, "shutdown")
+        px.receive(("EXIT", dom0_root, px.ANY), STEP_TIMEOUT)
+        log.info("demo done")
+        return 0
+
+    def strict_report(self, target: int) -> None:
+        px.send(self.me, ("strict", px.self_pid(), target))
+
+    def states(self) -> tuple[int | None, int | None]:
+        return (vif.read_state(self.dom0, vif.backend_path(GUEST)),
+                vif.read_state(self.dom0, vif.frontend_path(GUEST)))
+
+    def connect_vif(self) -> None:
+        self.step("connect vif 0 (xl network-attach)")
+        vif.add_vif(self.dom0, GUEST)
+        self.wait("connected", lambda: self.states() == (vif.CONNECTED, vif.CONNECTED) or None)
+        self.step("vif 0 connected on both sides")
+
+    def memory_target(self) -> None:
+        self.step("set the memory target (xl mem-set)", target_kib=131072)
+        self.dom0.write(f"{self.home}/memory/target", 131072)
+        self.wait("balloon", lambda: self.dom0.read_str(
+            f"{self.home}/data/balloon", default=None) == "131072" or None)
+        self.step("the balloon reported the new target", report=f"{self.home}/data/balloon")
+
+    def bad_value(self) -> None:
+        pid = self.latest_strict()
+        self.step("write a bad memory target", value="lots")
+        down = px.monitor(pid)
+        self.dom0.write(f"{self.home}/memory/target", "lots")
+        px.receive(("DOWN", down, "process", pid, px.ANY), STEP_TIMEOUT)
+        self.step("the strict subscriber crashed; write a good value back", target_kib=196608)
+        self.dom0.write(f"{self.home}/memory/target", 196608)
+        while True:
+            _, new, target = px.receive(("strict", px.ANY, px.ANY), STEP_TIMEOUT)
+            if target == 196608:
+                break
+        self.step("a restarted instance read the good value", pid=repr(new), old=repr(pid))
+
+    def latest_strict(self) -> px.Pid:
+        """The live strict subscriber: the last one to report."""
+        pid = None
+        while True:
+            try:
+                pid = px.receive(("strict", px.ANY, px.ANY), 0 if pid else STEP_TIMEOUT)[1]
+            except px.ReceiveTimeout:
+                assert pid is not None
+                return pid
+
+    def detach_vif(self) -> None:
+        self.step("detach vif 0 (xl network-detach)")
+        vif.detach_vif(self.dom0, GUEST)
+        self.wait("closed", lambda: self.states() == (vif.CLOSED, vif.CLOSED) or None)
+        vif.remove_vif(self.dom0, GUEST)
+        self.step("vif 0 closed on both sides and removed")
+
+    def shutdown(self, guest_root: px.Pid) -> None:
+        self.step("ask the guest to power off (xl shutdown)")
+        self.dom0.write(f"{self.home}/control/shutdown", "poweroff")
+        request = px.receive(("guest kernel", px.ANY), STEP_TIMEOUT)[1]
+        cleared = self.dom0.read_str(f"{self.home}/control/shutdown")
+        self.step("the guest acknowledged and acts", request=request, control_shutdown=cleared)
+        px.exit(guest_root, "shutdown")  # the guest's kernel stops its agents...
+        px.receive(("EXIT", guest_root, px.ANY), STEP_TIMEOUT)
+        self.domu.close()
+        self.daemon.set_domain_state(GUEST, "shutdown")  # ... and the hypervisor reports it
+        self.step("the hypervisor reports the domain shut down", domid=GUEST)
+
+    def destroy(self) -> None:
+        self.step("destroy the domain (xl destroy: its nodes, then the domain)", domid=GUEST)
+        for path in (self.home, f"/libxl/{GUEST}"):
+            self.dom0.delete(path)
+        self.daemon.set_domain_state(GUEST, "dying")
+        deadline = gevent.Timeout(STEP_TIMEOUT)
+        with deadline:
+            while GUEST in gs.call("domains", "table"):
+                gevent.sleep(0.01)
+        self.step("domain cleaned up", domid=GUEST, left=self.dom0.exists(self.home))

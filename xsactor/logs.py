@@ -37,7 +37,7 @@ def configure(level: str = "info", stream: TextIO | None = None, *,
     if json:
         processors.append(structlog.processors.JSONRenderer(default=repr))
     elif console if console is not None else _isatty(stream):
-        processors.append(structlog.dev.ConsoleRenderer())
+        processors.append(structlog.dev.ConsoleRenderer(colors=_isatty(stream)))
     else:
         processors.append(_PROCESSORS[-1])
     structlog.configure(

@@ -53,7 +53,7 @@ def agent(client: Client | None = None, intensity: int = 5, period: float = 30.0
           backoff: Backoff | None = None, report: Report = log_target) -> ChildSpec:
     """The tree ``xsactor run xsactor.examples.strict:agent`` runs."""
     return supervisor_spec("strict-agent", SupFlags("one_for_one", intensity, period),
-                           [child(client, backoff, report)])
+                           [child(client, backoff, report)], name="strict-agent")
 
 
 if __name__ == "__main__":
