@@ -1,0 +1,72 @@
+"""The examples' commands, as a user runs them: ``python -m xsactor.examples.<name>`` (its
+own embedded daemon) and ``xsactor run xsactor.examples.<name>:agent --socket``."""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from typing import IO
+
+from xsactor.testing.daemons import DaemonUnderTest
+from xsactor.testing.util import spawned
+from xsactor.testing.wire import WireClient
+
+
+class Lines:
+    """A subprocess's stderr, line by line, as it comes."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        assert stream is not None
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def expect(self, text: str, timeout: float = 20.0) -> str:
+        seen = []
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} in {seen}") from None
+            assert line, f"the process ended before {text!r}: {seen}"
+            if text in line:
+                return line
+            seen.append(line)
+
+
+def test_an_example_with_its_own_daemon() -> None:
+    argv = [sys.executable, "-m", "xsactor.examples.shutdown"]
+    with spawned(argv, stderr=subprocess.PIPE) as proc:
+        out = Lines(proc.stderr)
+        line = out.expect("embedded xenstored")
+        match = re.search(r"dom0_socket=(\S+)", line)
+        assert match is not None, line
+        out.expect("agent started")
+        with WireClient(match.group(1).strip("'\""), 10) as dom0:
+            dom0.write("/local/domain/5/control/shutdown", b"poweroff")
+            out.expect("shutdown requested")
+            assert dom0.read("/local/domain/5/control/shutdown") == b""
+        proc.send_signal(signal.SIGTERM)
+        out.expect("agent stopped")
+        assert proc.wait(20) == 0
+
+
+def test_an_example_under_the_runner(xenstored: DaemonUnderTest) -> None:
+    argv = [sys.executable, "-m", "xsactor", "run", "xsactor.examples.guest:agent",
+            "--socket", xenstored.add_guest(5)]
+    with spawned(argv, stderr=subprocess.PIPE) as proc, xenstored.dom0() as dom0:
+        out = Lines(proc.stderr)
+        out.expect("agent started")
+        dom0.write("/local/domain/5/memory/target", b"65536")
+        out.expect("target_kib=65536")
+        proc.send_signal(signal.SIGTERM)
+        out.expect("agent stopped")
+        assert proc.wait(20) == 0
