@@ -63,7 +63,8 @@ def test_empty_and_unknown_requests_are_left_alone(
     dom0 = agents.connect(xenstored.socket_path)
     agents.start(shutdown.agent(guest, recording(dom0, ("poweroff", "reboot"))))
     dom0.wait_for(lambda: dom0.exists(f"{HOME}/control/feature-reboot") or None, 10)
-    assert dom0.read_str(f"{HOME}/control/feature-suspend") == ""  # no suspend action: not advertised
+    # no suspend action: not advertised (the node stays as xl made it)
+    assert dom0.read_str(f"{HOME}/control/feature-suspend") == ""
     request(dom0, "")
     request(dom0, "suspend")  # not handled here: not acknowledged, for whoever knows it
     request(dom0, "reboot")

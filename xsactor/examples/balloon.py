@@ -69,7 +69,7 @@ class Balloon(gs.Server):
 def child(client: Client | None = None) -> ChildSpec:
     """The balloon server as a child, registered as ``balloon``; its watch is declared."""
     return ChildSpec(NAME, lambda: gs.start_link(Balloon, client, name=NAME),
-                     watches=[("memory/target", "target")])
+                     watches=(("memory/target", "target"),))
 
 
 def agent(client: Client | None = None) -> ChildSpec:

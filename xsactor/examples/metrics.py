@@ -135,7 +135,7 @@ def child(client: Client | None = None, period: float = 60.0,
         pid = px.spawn_link(publisher, client, period, source)
         px.register("metrics", pid)
         return pid
-    return ChildSpec("metrics", start, watches=[("data/updated", "republish")])
+    return ChildSpec("metrics", start, watches=(("data/updated", "republish"),))
 
 
 def agent(client: Client | None = None, period: float = 60.0,

@@ -48,8 +48,9 @@ def default_actions() -> dict[str, Action]:
     """Actions that only log what a real guest would run."""
     commands = {"poweroff": "systemctl poweroff", "halt": "systemctl halt",
                 "reboot": "systemctl reboot", "suspend": "the kernel's xen_suspend"}
-    return {name: (lambda command=command: log.info("would run", command=command))
-            for name, command in commands.items()}
+    def would_run(command: str) -> Action:
+        return lambda: log.info("would run", command=command)
+    return {name: would_run(command) for name, command in commands.items()}
 
 
 def take_request(xs: Client, handled: Mapping[str, object]) -> str | None:
@@ -99,7 +100,7 @@ def child(client: Client | None = None,
     """The shutdown handler as a child: its watch on ``control/shutdown`` is declared."""
     chosen = dict(default_actions() if actions is None else actions)
     return ChildSpec("shutdown", lambda: px.spawn_link(shutdown_handler, client, chosen),
-                     watches=[("control/shutdown", "shutdown")])
+                     watches=(("control/shutdown", "shutdown"),))
 
 
 def agent(client: Client | None = None,

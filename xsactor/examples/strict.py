@@ -45,7 +45,7 @@ def child(client: Client | None = None, backoff: Backoff | None = None,
           report: Report = log_target) -> ChildSpec:
     """The strict subscriber: ``report(target)`` for each good value (default: logged)."""
     return ChildSpec("strict", lambda: px.spawn_link(strict, client, report),
-                     watches=[("memory/target", "strict")],
+                     watches=(("memory/target", "strict"),),
                      backoff=backoff or Backoff(min=0.1, max=2.0))
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+
 from .. import logs
 from ..actors import process as px
 from ..actors.childspec import ChildSpec, SupFlags
@@ -191,7 +192,8 @@ def frontend(client: Client | None, devid: int) -> None:
         elif other == INITWAIT and own == INITIALISING:
             tx, rx, channel = next(_grants), next(_grants), next(_grants)
 
-            def initialised(tid: int) -> None:
+            def initialised(tid: int, tx: int = tx, rx: int = rx, channel: int = channel
+                            ) -> None:
                 xs.write(f"{base}/tx-ring-ref", tx, tid)
                 xs.write(f"{base}/rx-ring-ref", rx, tid)
                 xs.write(f"{base}/event-channel", channel, tid)
@@ -205,7 +207,7 @@ def frontend(client: Client | None, devid: int) -> None:
 
 def frontend_child(client: Client | None = None, devid: int = 0) -> ChildSpec:
     return ChildSpec(f"vif-{devid}", lambda: px.spawn_link(frontend, client, devid),
-                     watches=[(f"device/vif/{devid}", "device")],
+                     watches=((f"device/vif/{devid}", "device"),),
                      backoff=Backoff(min=0.05, max=2.0))
 
 
