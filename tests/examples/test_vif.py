@@ -84,3 +84,20 @@ def test_each_side_survives_the_other_restarting(
     assert walked(logs, "frontend") == [3, 4, 1, 3, 4, 1, 3, 4, 5, 6]
     assert walked(logs, "backend")[:3] == [2, 4, 2] and walked(logs, "backend")[-4:] == [
         2, 4, 5, 6]
+
+
+def test_the_backend_does_not_trust_the_frontend(
+        xenstored: DaemonUnderTest, agents: Agents) -> None:
+    """A frontend that publishes garbage gets its device closed, not dom0's backend crashed."""
+    guest = agents.connect(xenstored.add_guest(5), declared=True)
+    dom0 = agents.connect(xenstored.socket_path)
+    backend = agents.start(vif.supervisor_spec("dom0", None, [vif.backend_agent(dom0, 5)]))
+    worker = child_pid(backend)
+    vif.add_vif(dom0, 5)
+    dom0.wait_for(lambda: vif.read_state(dom0, BE) == vif.INITWAIT or None, 10)
+    guest.write("device/vif/0/tx-ring-ref", "../../../etc")  # a hostile guest, by hand
+    guest.write("device/vif/0/event-channel", "1")
+    guest.write("device/vif/0/state", vif.INITIALISED)
+    dom0.wait_for(lambda: vif.read_state(dom0, BE) == vif.CLOSING or None, 10)
+    assert dom0.read_str(f"{BE}/error") == "bad ring details from the frontend"
+    assert child_pid(backend) is worker  # no crash

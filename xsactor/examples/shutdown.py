@@ -23,6 +23,7 @@ Run it against an embedded daemon it starts itself (guest 5)::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 
 from .. import logs
@@ -58,12 +59,17 @@ def take_request(xs: Client, handled: Mapping[str, object]) -> str | None:
     commit (again from the read on EAGAIN). The request, or None when there was none."""
     while True:
         tid = xs.transaction()
-        request = xs.read_str("control/shutdown", tid, default="")
+        try:
+            request = xs.read_str("control/shutdown", tid, default="")
+            if request and request in handled:  # acknowledge only what we will handle
+                xs.write("control/shutdown", "", tid)
+        except Exception:
+            with contextlib.suppress(Exception):  # the connection may be gone with it
+                xs.rollback(tid)
+            raise
         if not request:  # XENBUS_IS_ERR_READ: an error or an empty read
             xs.rollback(tid)
             return None
-        if request in handled:  # only acknowledge what we are prepared to handle
-            xs.write("control/shutdown", "", tid)
         try:
             xs.commit(tid)
         except EAGAIN:

@@ -134,21 +134,31 @@ def backend(client: Client | None, domid: int, devid: int) -> None:
             logged_state(be, "backend", own, INITWAIT)
         elif own == INITWAIT and other in (INITIALISED, CONNECTED):
             mapped = map_ring(xs, fe)
-            switch_state(xs, be, "backend", own, CONNECTED)
+            if mapped is None:  # the guest's input is not trusted: xenbus_dev_fatal
+                xs.write(f"{be}/error", "bad ring details from the frontend")
+                switch_state(xs, be, "backend", own, CLOSING)
+            else:
+                switch_state(xs, be, "backend", own, CONNECTED)
         elif own == CONNECTED and other == INITIALISING:
             log.info("frontend restarted: waiting for its new ring", path=fe)
             mapped = None
             switch_state(xs, be, "backend", own, INITWAIT)
         elif own == CONNECTED and mapped is None and other in (INITIALISED, CONNECTED):
             mapped = map_ring(xs, fe)  # a new backend instance: the pair is still connected
-            log.info("backend resumed", path=be, ring_ref=mapped[0])
+            log.info("backend resumed", path=be, mapped=mapped is not None)
 
 
-def map_ring(xs: Client, fe: str) -> tuple[int, int]:
-    ring = xs.read_integer(f"{fe}/tx-ring-ref")
-    channel = xs.read_integer(f"{fe}/event-channel")
-    log.info("backend mapped the ring", path=fe, ring_ref=ring, event_channel=channel)
-    return ring, channel
+def map_ring(xs: Client, fe: str) -> tuple[int, int] | None:
+    """Read (and, in a real backend, map) the frontend's ring; None if what the guest wrote
+    is not a ring reference and an event channel."""
+    ring = xs.read_str(f"{fe}/tx-ring-ref", default="")
+    channel = xs.read_str(f"{fe}/event-channel", default="")
+    if not all(v.isascii() and v.isdigit() for v in (ring, channel)):
+        log.warning("bad ring details from the frontend", path=fe, ring_ref=ring,
+                    event_channel=channel)
+        return None
+    log.info("backend mapped the ring", path=fe, ring_ref=int(ring), event_channel=int(channel))
+    return int(ring), int(channel)
 
 
 def backend_child(client: Client | None = None, domid: int = 5, devid: int = 0) -> ChildSpec:
