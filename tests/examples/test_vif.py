@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gevent
 from structlog.testing import capture_logs
 
 from xsactor.actors import process as px
@@ -12,6 +13,7 @@ from xsactor.actors import supervisor as sup
 from xsactor.bus.client import Client
 from xsactor.examples import vif
 from xsactor.testing.daemons import DaemonUnderTest
+from xsactor.testing.util import wait_for
 
 from .conftest import Agents
 
@@ -101,3 +103,16 @@ def test_the_backend_does_not_trust_the_frontend(
     dom0.wait_for(lambda: vif.read_state(dom0, BE) == vif.CLOSING or None, 10)
     assert dom0.read_str(f"{BE}/error") == "bad ring details from the frontend"
     assert child_pid(backend) is worker  # no crash
+
+
+def test_a_restarted_backend_resumes_a_connected_pair(
+        xenstored: DaemonUnderTest, agents: Agents) -> None:
+    with capture_logs() as logs:
+        dom0, backend, _ = start(xenstored, agents)
+        ring = states(dom0, vif.CONNECTED, vif.CONNECTED)
+        px.exit(child_pid(backend), "boom")
+        wait_for(lambda: any(e["event"] == "backend resumed" for e in logs), 10,
+                 "the new backend to resume", sleep=gevent.sleep)
+    assert states(dom0, vif.CONNECTED, vif.CONNECTED) == ring  # nothing renegotiated
+    assert [e["ring_ref"] for e in logs if e["event"] == "backend mapped the ring"] == [ring, ring]
+    assert walked(logs, "backend") == [2, 4] and walked(logs, "frontend") == [3, 4]
