@@ -280,13 +280,13 @@ def run_watch(client: Client, args: argparse.Namespace) -> int:
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    return run(sys.stdout)
+    return run(sys.stdout, args.log_level)
 
 
 # -- run -------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from ..actors.mailbox import ReceiveTimeout
 from ..actors.supervisor import supervisor_spec
 from ..bus.client import Client
 from ..bus.default import default_client
+from ..protocol.errors import ENOENT
 
 log = logs.get_logger(__name__)
 
@@ -86,7 +87,11 @@ def owned(key: str) -> bool:
 def clean_stale(xs: Client, keep: Mapping[str, str]) -> list[str]:
     """Delete the ``data/`` keys of our scheme not in ``keep``, in one transaction."""
     def clean(tid: int) -> list[str]:
-        stale = [k for k in xs.list("data", tid) if owned(k) and k not in keep]
+        try:
+            present = xs.list("data", tid)
+        except ENOENT:
+            return []
+        stale = [k for k in present if owned(k) and k not in keep]
         for key in stale:
             xs.delete(f"data/{key}", tid)
         return stale

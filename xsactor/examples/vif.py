@@ -188,6 +188,8 @@ def frontend(client: Client | None, devid: int) -> None:
         if own is None or be is None:
             continue
         if be != watching:
+            if watching is not None:
+                xs.unwatch(f"{watching}/state", "backend")
             xs.watch(f"{be}/state", "backend")  # its first event comes next
             watching = be
         other = read_state(xs, be)
