@@ -173,7 +173,7 @@ def _remove_owned(xs: State, domid: int) -> None:
 def _chown_orphans(xs: State, domid: int) -> None:
     for node in xs.store.nodes.values():
         if node.owner == domid:
-            node.perms = (Perm(node.perms[0].access, 0), *node.perms[1:])
+            node.perms = xs.store.share((Perm(node.perms[0].access, 0), *node.perms[1:]))
             xs.store.account(domid, -1)
             xs.store.account(0, 1)
 
