@@ -249,12 +249,11 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     if not conn.privileged and len(entries) > xs.quotas.permissions:
         raise ENOSPC("too many permissions")
     perms = parse_acl(entries)
-    for entry in perms:
-        xs.touch_domain(entry.domid)
     if not xs.domains.exists(perms[0].domid & 0xFFFFFFFF):
         raise ENOENT("owner domain does not exist")
     if raw_path.startswith(b"@"):
         _set_special_perms(xs, conn, raw_path.decode("latin-1"), perms)
+        _touch_domains(xs, perms)
         conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
         return
     path = xs.path_arg(conn, raw_path + b"\0")
@@ -267,6 +266,8 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
         if (record_size(len(perms), len(node.value), node.childlen)
                 >= xs.quotas.node_size):
             raise xs.too_big(view, path)
+    # Domain records only once the request is sure to succeed: a refusal changes nothing.
+    _touch_domains(xs, perms)
     old = (node.perms, node.ignored)
     if owner != node.owner:
         view.account(node.owner, -1)
@@ -277,6 +278,11 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     view.store_node(path, node)
     view.fire(path, False, node, old)
     conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
+
+
+def _touch_domains(xs: State, perms: ACL) -> None:
+    for entry in perms:
+        xs.touch_domain(entry.domid)
 
 
 def _set_special_perms(xs: State, conn: Connection, name: str, perms: ACL) -> None:
