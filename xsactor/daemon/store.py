@@ -169,7 +169,10 @@ class Store:
 
     def account(self, domid: int, delta: int) -> None:
         count = self.owned.get(domid, 0) + delta
-        self.owned[domid] = count if count > 0 else 0
+        if count > 0:
+            self.owned[domid] = count
+        else:
+            self.owned.pop(domid, None)
 
     def owned_by(self, domid: int) -> int:
         return self.owned.get(domid, 0)
