@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import gevent
 
 from ..logs import get_logger
+from ..protocol.ops import HEADER, HEADER_SIZE, PAYLOAD_MAX
 from ..protocol.packets import Decoder
 from .config import DaemonConfig
 from .connection import Connection
@@ -49,7 +50,13 @@ ACCEPT_BATCH = 64
 """Connections one listener accepts per turn of the loop."""
 BACKOFF_MIN = 0.05
 BACKOFF_MAX = 1.0
+_unpack = HEADER.unpack_from
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def _length(data: bytes) -> int:
+    """The payload length a request's header announces."""
+    return int.from_bytes(data[12:16], "little")
 
 
 def listen_unix(path: str, backlog: int) -> socket.socket:
@@ -234,48 +241,85 @@ class SocketConnection:
         if not data:
             self.close()
             return
+        decoder = self.decoder
         try:
-            frames = self.decoder.frames(data)
-            self._answer(frames, 0)
+            if (len(data) >= HEADER_SIZE and not decoder.pending
+                    and len(data) == HEADER_SIZE + _length(data) <= HEADER_SIZE + PAYLOAD_MAX):
+                # One whole request (a client with one request in flight): no frame list.
+                op, req_id, tx_id, _ = _unpack(data)
+                self._answer_one(op, req_id, tx_id, data[HEADER_SIZE:])
+                return
+            self._answer(decoder.frames(data))
         except Exception:
             self.log.exception("internal error, closing the connection")
             self.close()
             return
-        if self.decoder.error is not None and not self.closed:
+        if decoder.error is not None and not self.closed:
             # 4.17 closes a socket that announces too long a payload, unanswered.
-            self.log.warning("malformed frame, closing", error=str(self.decoder.error))
+            self.log.warning("malformed frame, closing", error=str(decoder.error))
             self._finish_output()
             self.close()
 
-    def _answer(self, frames: list[tuple[int, int, int, bytes]], start: int) -> None:
-        """Answer ``frames[start:]``; stop (keeping the rest) when output backs up."""
+    def _answer_one(self, op: int, req_id: int, tx_id: int, payload: bytes) -> None:
+        """:meth:`_answer` for a single request: the reply is written at once."""
         xs = self.xs
         conn = self.conn
-        process = xs.process
-        dirty = xs.hub.dirty
-        limit = self.output_limit
-        guest = not self.privileged
-        count = len(frames)
-        index = start
-        while index < count:
-            op, req_id, tx_id, payload = frames[index]
-            index += 1
-            process(conn, op, req_id, tx_id, payload)
-            if conn.closed:
+        xs.process(conn, op, req_id, tx_id, payload)
+        if conn.closed:
+            return
+        if xs.hub.dirty or self.pending:
+            self._held_back([], 1)
+            self._end_turn()
+            return
+        if conn.out:
+            data = conn.take_output()
+            try:
+                sent = os.write(self.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.loop.run_callback(self.close)
                 return
-            if dirty and guest and self._congested(dirty):
-                self._pause(frames, index)
-                break
-            if conn.queued + len(self.pending) - self.sent >= limit:
-                self.kick()
-                if self.closed:
+            if sent < len(data):
+                self.pending = data
+                self.sent = sent
+                self.writer.start(self._on_writable)
+
+    def _answer(self, frames: list[tuple[int, int, int, bytes]]) -> None:
+        """Answer ``frames``; stop (keeping the rest for later) when output backs up."""
+        conn = self.conn
+        process = self.xs.process
+        dirty = self.xs.hub.dirty
+        room = self.output_limit - len(self.pending) + self.sent
+        for index, (op, req_id, tx_id, payload) in enumerate(frames, 1):
+            process(conn, op, req_id, tx_id, payload)
+            if conn.queued >= room or dirty or conn.closed:
+                if conn.closed:
                     return
-                if conn.queued + len(self.pending) - self.sent >= limit:
-                    self._pause(frames, index)
+                if self._held_back(frames, index):
                     break
-        if dirty:
-            xs.flush()
-        if conn.out and not self.closed:
+                room = self.output_limit - len(self.pending) + self.sent
+        self._end_turn()
+
+    def _held_back(self, frames: list[tuple[int, int, int, bytes]], index: int) -> bool:
+        """After a request: whether the connection must stop reading (``frames[index:]``
+        kept for later) because its own output or, for a guest, a watcher's backs up."""
+        if self.backed_up():
+            self.kick()
+            if self.closed or self.backed_up():
+                self._pause(frames, index)
+                return True
+        dirty = self.xs.hub.dirty
+        if dirty and not self.privileged and self._congested(dirty):
+            self._pause(frames, index)
+            return True
+        return False
+
+    def _end_turn(self) -> None:
+        """Hand the output of this turn to the sockets."""
+        if self.xs.hub.dirty:
+            self.xs.flush()
+        if self.conn.out and not self.closed:
             self.kick()
 
     def _congested(self, dirty: set[Watcher]) -> bool:
@@ -313,7 +357,7 @@ class SocketConnection:
         self.paused = False
         backlog, self.backlog = self.backlog, []
         try:
-            self._answer(backlog, 0)
+            self._answer(backlog)
         except Exception:
             self.log.exception("internal error, closing the connection")
             self.close()
