@@ -339,12 +339,13 @@ class Client:
         return reply.rstrip(b"\0").decode()
 
     # -- watches -------------------------------------------------------------------------
-    def _watch_key(self, path: str, wire_token: bytes) -> tuple[str, bytes]:
+    def _watch_key(self, path: str, wire_token: bytes,
+                   timeout: Any = _DEFAULT) -> tuple[str, bytes]:
         """A watch's identity, as the daemon's: the absolute path and the token."""
         if not path.startswith(("/", "@")):
             # When our domid is unknowable, the relative form stands for itself.
             with contextlib.suppress(XenStoreError, ConnectionLost):
-                path = canonicalize(path, self.home)
+                path = canonicalize(path, home_path(self.domid(timeout=timeout)))
         return path, wire_token
 
     def watch(self, path: str, token: Any = None, *, mailbox: Mailbox | None = None,
@@ -364,7 +365,11 @@ class Client:
         if len(payload) > self.conn.max_payload:  # before anything is sent (domid included)
             raise E2BIG(f"WATCH payload of {len(payload)} bytes is over the "
                         f"{self.conn.max_payload}-byte limit", path=path)
-        key = self._watch_key(path, wire_token)
+        deadline = None if timeout is _DEFAULT or timeout is None else (
+            time.monotonic() + timeout)
+        key = self._watch_key(path, wire_token, timeout)  # may ask the daemon for our domid
+        if deadline is not None:
+            timeout = max(0.0, deadline - time.monotonic())
         if self.conn.find_watch(key) is not None:
             raise EEXIST("already watched with this token", path=path)
         box = mailbox if mailbox is not None else mailbox_of()

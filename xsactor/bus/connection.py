@@ -33,7 +33,7 @@ from gevent import Greenlet, GreenletExit, Timeout
 from gevent.event import AsyncResult, Event
 
 from ..actors.mailbox import Mailbox, Match
-from ..logs import get_logger
+from ..logs import LogSummary, get_logger
 from ..protocol import Decoder, Op
 from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_from_payload
 from ..protocol.ops import HEADER, op_name
@@ -109,6 +109,31 @@ class _Ignore:
         pass
 
 
+class _GivenUp:
+    """Pending entry for a WATCH or TRANSACTION_START whose caller gave up (a timeout, a kill):
+    when its reply comes, what it opened on the daemon is closed again."""
+
+    __slots__ = ("conn", "op", "payload")
+
+    def __init__(self, conn: Connection, op: int, payload: bytes) -> None:
+        self.conn = conn
+        self.op = op
+        self.payload = payload
+
+    def set(self, packet: Packet) -> None:
+        self.conn._late_replies.note(op=op_name(self.op), req_id=packet.req_id)
+        if packet.op == self.op:
+            self.conn._undo(self.op, self.payload, packet.payload)
+
+    def set_exception(self, exc: BaseException) -> None:
+        pass  # the connection is gone, and with it what the request opened
+
+
+_UNDONE = frozenset({int(Op.WATCH), int(Op.TRANSACTION_START)})
+"""Requests whose success opens something on the daemon: the bus closes it again when the
+caller gave up before the reply."""
+
+
 class _WatchRestore:
     """Pending entry for a watch re-registered after a reconnect."""
 
@@ -177,6 +202,7 @@ class Connection:
         self._watches: dict[bytes, list[Watch]] = {}
         self._watch_keys: dict[tuple[str, bytes], Watch] = {}
         self._linked: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._late_replies = LogSummary(self._log, "late or unknown replies dropped")
 
     # -- lifetime ------------------------------------------------------------------------
     def open(self) -> Connection:
@@ -287,6 +313,7 @@ class Connection:
             raise E2BIG(f"{op_name(op)} payload of {len(payload)} bytes is over the "
                         f"{self.max_payload}-byte limit of the {self.kind}", path=path)
         result = AsyncResult()
+        generation = self.generation
         req_id = self._enqueue(op, payload, tx_id, result)
         if timeout is _DEFAULT:
             timeout = self.default_timeout
@@ -299,7 +326,7 @@ class Connection:
                 try:
                     reply = result.get()
                 except BaseException:
-                    self._pending.pop(req_id, None)
+                    self._give_up(req_id, op, payload, result, generation)
                     raise
                 expiry, pending = self._expiry, self._pending
                 while expiry and expiry[0][1] not in pending:
@@ -311,7 +338,7 @@ class Connection:
             try:
                 reply = result.get()
             except BaseException as exc:
-                self._pending.pop(req_id, None)  # timed out or killed: forget the request
+                self._give_up(req_id, op, payload, result, generation)
                 if timer is not None and exc is timer:
                     raise RequestTimeout(
                         f"{self.name}: no reply to {op_name(op)} within {timeout} s") from None
@@ -325,6 +352,34 @@ class Connection:
         if reply_op == _ERROR:
             raise error_from_payload(reply.payload, path=path)
         raise ProtocolError(f"{op_name(op)} answered with {op_name(reply_op)}")
+
+    def _give_up(self, req_id: int, op: int, payload: bytes, result: AsyncResult,
+                 generation: int) -> None:
+        """The caller of request ``req_id`` stopped waiting (timeout, kill): forget it, but
+        close again on the daemon whatever its reply opens (or opened already)."""
+        self._pending.pop(req_id, None)
+        if op not in _UNDONE:
+            return
+        if result.ready() and result.successful():  # replied, but the caller never saw it
+            reply = result.value
+            if reply.op == op:
+                self._undo(op, payload, reply.payload)
+        elif generation == self.generation and self.transport is not None:
+            self._pending[req_id] = _GivenUp(self, op, payload)  # still out on the daemon
+
+    def _undo(self, op: int, payload: bytes, reply: bytes) -> None:
+        """Close what a successful ``op`` opened: end the transaction, remove the watch."""
+        if op == Op.TRANSACTION_START:
+            tx_id = int(reply.rstrip(b"\0") or 0)
+            self._log.debug("ending a transaction its caller gave up on", tx_id=tx_id)
+            self.send_nowait(Op.TRANSACTION_END, b"F\0", tx_id)
+        elif op == Op.WATCH:
+            self._log.debug("removing a watch its caller gave up on")
+            self.send_nowait(Op.UNWATCH, payload)
+
+    def flush_log_summaries(self) -> None:
+        """Log now the warnings a rate limit holds back (late replies)."""
+        self._late_replies.flush()
 
     def _sweep(self) -> None:
         """Timer callback (in the hub): fail the requests past the default timeout."""
@@ -497,6 +552,7 @@ class Connection:
             self._closing = True
             self._end(self.transport, "closed")
             self._sweeper.stop()
+            self._late_replies.flush()
             self._set_state(State.CLOSED)
 
     def _serve(self, transport: Transport) -> str:
@@ -520,9 +576,8 @@ class Connection:
                         continue
                     entry = pending.pop(packet.req_id, None)
                     if entry is None:
-                        self._log.warning("reply for unknown req_id dropped",
-                                          req_id=packet.req_id, tx_id=packet.tx_id,
-                                          op=op_name(packet.op))
+                        self._late_replies.note(req_id=packet.req_id, tx_id=packet.tx_id,
+                                                op=op_name(packet.op))
                     else:
                         entry.set(packet)
                 if decoder.error is not None:
