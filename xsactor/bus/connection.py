@@ -165,7 +165,8 @@ class Connection:
 
     def __init__(self, connector: Connector, *, name: str | None = None,
                  reconnect: bool = True, default_timeout: float | None = None,
-                 backoff_initial: float = 0.05, backoff_max: float = 5.0) -> None:
+                 backoff_initial: float = 0.05, backoff_max: float = 5.0,
+                 max_queued_events: int = 10_000) -> None:
         self._connector = connector
         self.name = name or f"xs{next(_names)}"
         self.reconnect = reconnect
@@ -203,6 +204,10 @@ class Connection:
         self._watch_keys: dict[tuple[str, bytes], Watch] = {}
         self._linked: weakref.WeakSet[Any] = weakref.WeakSet()
         self._late_replies = LogSummary(self._log, "late or unknown replies dropped")
+        self._overflows = LogSummary(self._log, "subscriber not keeping up: events merged")
+        self.max_queued_events = max_queued_events
+        """At most this many distinct watch events queued per mailbox; beyond it (or the
+        mailbox's bound) each watch queues one event on its own path instead."""
 
     # -- lifetime ------------------------------------------------------------------------
     def open(self) -> Connection:
@@ -378,8 +383,9 @@ class Connection:
             self.send_nowait(Op.UNWATCH, payload)
 
     def flush_log_summaries(self) -> None:
-        """Log now the warnings a rate limit holds back (late replies)."""
+        """Log now the warnings a rate limit holds back (late replies, overflows)."""
         self._late_replies.flush()
+        self._overflows.flush()
 
     def _sweep(self) -> None:
         """Timer callback (in the hub): fail the requests past the default timeout."""
@@ -474,10 +480,18 @@ class Connection:
             targets = group
         for watch in targets:
             box = watch.mailbox
-            if box.owner_alive:
-                box.put(("watch_event", path, watch.token), coalesce=True)
-            else:
+            if not box.owner_alive:
                 self._reap(watch, "subscriber gone")
+                continue
+            event = ("watch_event", path, watch.token)
+            if box.coalescing < self.max_queued_events:
+                dropped = box.dropped
+                if box.put(event, coalesce=True) or box.dropped == dropped:
+                    continue  # queued, or coalesced into an equal queued event
+            # Overflow: the subscriber is not keeping up. One event on the watched path
+            # itself stands for every change below it (at most one per watch is queued).
+            if box.put(("watch_event", watch.path, watch.token), coalesce=True, system=True):
+                self._overflows.note(path=watch.path, token=watch.token)
 
     # -- the owner and the writer --------------------------------------------------------
     def _begin(self, transport: Transport) -> None:
@@ -553,6 +567,7 @@ class Connection:
             self._end(self.transport, "closed")
             self._sweeper.stop()
             self._late_replies.flush()
+            self._overflows.flush()
             self._set_state(State.CLOSED)
 
     def _serve(self, transport: Transport) -> str:
