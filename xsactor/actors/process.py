@@ -40,7 +40,8 @@ from .mailbox import Mailbox, ReceiveTimeout, bind_mailbox, mailbox_of
 __all__ = [
     "ANY", "KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "BadArg", "Exit", "ExitError",
     "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "demonitor",
-    "exit", "is_alive", "link", "matcher", "monitor", "process_info", "processes", "receive",
+    "exit", "is_alive", "link", "matcher", "monitor", "pid_of", "process_info", "processes",
+    "receive",
     "register", "registered", "release_self", "remove_exit_hook", "self_pid", "send", "spawn",
     "spawn_link", "spawn_monitor", "spawn_opt", "trap_exit", "unlink", "unregister", "whereis",
 ]
@@ -633,6 +634,13 @@ def add_info_provider(key: str, provider: Callable[[Pid], Any]) -> None:
 def processes() -> list[Pid]:
     """The live processes."""
     return list(_PROCS)
+
+
+def pid_of(greenlet: Any = None) -> Pid | None:
+    """The pid of the live process running on ``greenlet`` (default: the caller), or None for
+    a plain greenlet (never adopts it: for layers such as the bus that only act on processes)."""
+    proc = _BY_GREENLET.get(getcurrent() if greenlet is None else greenlet)
+    return proc.pid if proc is not None and proc.alive else None
 
 
 def process_info(pid: Pid) -> dict[str, Any] | None:

@@ -419,11 +419,17 @@ class Client:
         """Start a transaction; pass the id as ``tid`` to reads and writes, then commit."""
         generation = self.conn.generation
         reply = self.conn.call(Op.TRANSACTION_START, b"\0", timeout=timeout)
-        return TransactionId(int(reply.rstrip(b"\0")), generation)
+        tid = TransactionId(int(reply.rstrip(b"\0")), generation)
+        self.conn.hold_transaction(tid)  # a process that dies ends it
+        return tid
 
     def commit(self, tid: int, *, timeout: Any = _DEFAULT) -> None:
         """End the transaction, keeping its changes; EAGAIN if it conflicted (retry it)."""
-        self.conn.call(Op.TRANSACTION_END, b"T\0", self._tx(tid), timeout=timeout)
+        tx_id = self._tx(tid)
+        try:
+            self.conn.call(Op.TRANSACTION_END, b"T\0", tx_id, timeout=timeout)
+        finally:
+            self.conn.release_transaction(tx_id)
 
     def rollback(self, tid: int, *, timeout: Any = _DEFAULT) -> None:
         """End the transaction, dropping its changes (a no-op after a reconnect)."""
@@ -431,7 +437,10 @@ class Client:
             tx_id = self._tx(tid)
         except EAGAIN:
             return  # the daemon dropped it with the old connection
-        self.conn.call(Op.TRANSACTION_END, b"F\0", tx_id, timeout=timeout)
+        try:
+            self.conn.call(Op.TRANSACTION_END, b"F\0", tx_id, timeout=timeout)
+        finally:
+            self.conn.release_transaction(tx_id)
 
     def _quiet_rollback(self, tid: int) -> None:
         try:

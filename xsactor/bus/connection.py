@@ -40,6 +40,7 @@ from ..protocol.ops import HEADER, op_name
 from ..protocol.packets import Packet, encode, join_args, split_args
 from ..protocol.paths import is_within
 from .errors import BusClosed, RequestTimeout
+from .subscribers import Subscribers
 from .transports import Connector, Transport, request_error
 
 __all__ = ["Connection", "State", "Watch", "events_of"]
@@ -77,7 +78,7 @@ StateListener = Callable[["Connection", State], None]
 class Watch:
     """A registered watch: its path and token as given, and the mailbox its events go to."""
 
-    __slots__ = ("generation", "key", "mailbox", "path", "token", "wire_token")
+    __slots__ = ("generation", "holder", "key", "mailbox", "path", "token", "wire_token")
 
     def __init__(self, path: str, token: Any, wire_token: bytes, key: tuple[str, bytes],
                  mailbox: Mailbox) -> None:
@@ -87,6 +88,7 @@ class Watch:
         self.key = key
         self.mailbox = mailbox
         self.generation = 0
+        self.holder: Any = None  # the subscriber process (its pid) or greenlet
 
     def __repr__(self) -> str:
         return f"<Watch {self.path!r} token={self.token!r}>"
@@ -202,7 +204,7 @@ class Connection:
 
         self._watches: dict[bytes, list[Watch]] = {}
         self._watch_keys: dict[tuple[str, bytes], Watch] = {}
-        self._linked: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.subscribers = Subscribers(self)
         self._late_replies = LogSummary(self._log, "late or unknown replies dropped")
         self._overflows = LogSummary(self._log, "subscriber not keeping up: events merged")
         self.max_queued_events = max_queued_events
@@ -401,11 +403,13 @@ class Connection:
             expiry.popleft()
         self._sweeper.stop()
 
-    def send_nowait(self, op: int, payload: bytes, tx_id: int = 0) -> bool:
-        """Queue a request whose reply is ignored (safe from the hub); False if not sent."""
+    def send_nowait(self, op: int, payload: bytes, tx_id: int = 0, *,
+                    entry: Any = None) -> bool:
+        """Queue a request whose reply is ignored, or given to ``entry.set(packet)`` (safe
+        from the hub); False if not sent."""
         if self.transport is None or len(payload) > self.max_payload:
             return False
-        self._enqueue(op, payload, tx_id, _Ignore(op))
+        self._enqueue(op, payload, tx_id, _Ignore(op) if entry is None else entry)
         return True
 
     # -- watches -------------------------------------------------------------------------
@@ -415,10 +419,8 @@ class Connection:
         self._watch_keys[watch.key] = watch
         self._watches.setdefault(watch.wire_token, []).append(watch)
         watch.generation = self.generation
-        owner = watch.mailbox.owner
-        if isinstance(owner, Greenlet) and owner not in self._linked:
-            self._linked.add(owner)
-            owner.rawlink(self._subscriber_exited)
+        watch.holder = self.subscribers.holder_of(watch.mailbox.owner)
+        self.subscribers.watch_added(watch)
 
     def find_watch(self, key: tuple[str, bytes]) -> Watch | None:
         return self._watch_keys.get(key)
@@ -437,6 +439,7 @@ class Connection:
             group.remove(watch)
             if not group:
                 del self._watches[watch.wire_token]
+        self.subscribers.watch_dropped(watch)
         return True
 
     def remove_watch(self, watch: Watch) -> bool:
@@ -449,15 +452,23 @@ class Connection:
         return True
 
     def _reap(self, watch: Watch, why: str) -> None:
-        """The subscriber is gone: forget the watch and UNWATCH it on the daemon."""
-        if self._drop_watch(watch):
+        """The subscriber is gone: forget the watch, purge its queued events and UNWATCH it
+        on the daemon."""
+        if self.remove_watch(watch):
             self._log.debug("watch removed", path=watch.path, token=watch.token, why=why)
-            self.send_nowait(Op.UNWATCH, join_args(watch.path, watch.wire_token))
+            self.subscribers.unwatch(watch)
 
-    def _subscriber_exited(self, greenlet: Any) -> None:
-        for watch in list(self._watch_keys.values()):
-            if watch.mailbox.owner is greenlet:
-                self._reap(watch, "subscriber exited")
+    def hold_transaction(self, tx_id: int) -> None:
+        """The caller opened ``tx_id``: if it is a process, its death ends the transaction."""
+        self.subscribers.transaction_started(tx_id)
+
+    def release_transaction(self, tx_id: int) -> None:
+        """``tx_id`` was committed or rolled back."""
+        self.subscribers.transaction_ended(tx_id)
+
+    def held_transactions(self) -> int:
+        """How many transactions of live processes the bus would end at their death."""
+        return sum(len(held) for held in self.subscribers.transactions.values())
 
     def _route_event(self, packet: Packet) -> None:
         args = split_args(packet.payload)
@@ -470,6 +481,9 @@ class Connection:
             self._log.debug("event for unknown token dropped", token=wire_token)
             return
         path = args[0].decode("utf-8", "surrogateescape")
+        if self.subscribers.unwatching and self.subscribers.stale(wire_token, path):
+            self._log.debug("event of a released watch dropped", path=path, token=wire_token)
+            return
         if len(group) > 1:
             targets = [w for w in group if is_within(path, w.path)]
             if not targets:
@@ -505,6 +519,7 @@ class Connection:
         self._backlog = []
         self._writer_active = False
         self._wake = wake = Event()
+        self.subscribers.reconnected()
         for watch in list(self._watch_keys.values()):
             if not watch.mailbox.owner_alive:
                 self._drop_watch(watch)
