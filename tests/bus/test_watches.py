@@ -141,10 +141,12 @@ def test_events_never_block_the_reader_and_coalesce(client: Client) -> None:
 
 
 def test_watch_to_an_explicit_mailbox(client: Client) -> None:
-    box = mailbox_of(gevent.spawn(gevent.sleep, 30))
+    owner = gevent.spawn(gevent.sleep, 30)
+    box = mailbox_of(owner)
     token = client.watch("/w/box", mailbox=box)
     assert box.receive(5) == ("watch_event", "/w/box", token)
     assert len(mailbox_of()) == 0
+    owner.kill()
 
 
 def test_domain_watches_fire_on_the_embedded_daemon(embedded: Any, clients: Any) -> None:
