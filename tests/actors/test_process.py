@@ -43,6 +43,7 @@ from xsactor.actors.process import (
     unregister,
     whereis,
 )
+from xsactor.testing.processes import no_leftovers
 from xsactor.testing.util import wait_for
 
 
@@ -101,18 +102,43 @@ def test_a_plain_greenlet_is_adopted_and_its_end_is_an_exit() -> None:
     g.join(5)
 
 
+def test_adopted_greenlets_are_forgotten_when_they_end() -> None:
+    before = len(px._BY_GREENLET)
+    greenlets = [gevent.spawn(self_pid) for _ in range(50)]
+    gevent.joinall(greenlets)
+    gevent.sleep(0)
+    assert len(px._BY_GREENLET) == before
+    assert all(not is_alive(g.value) for g in greenlets)
+
+
+def test_pid_of_never_adopts_adopt_does() -> None:
+    g = gevent.spawn(receive, "stop")
+    assert px.pid_of(g) is None and px.pid_of() is None
+    pid = px.adopt(g)
+    assert px.pid_of(g) is pid and px.adopt(g) is pid
+    ref = monitor(pid)
+    send(pid, "stop")
+    assert wait_down(ref) == "normal"
+    assert px.pid_of(g) is None
+    with pytest.raises(BadArg):
+        px.adopt(g)  # it has ended
+
+
 def test_the_hub_is_not_a_process() -> None:
     errors: list[BaseException] = []
+    count = len(px.processes())
 
     def in_hub() -> None:
-        try:
-            self_pid()
-        except RuntimeError as exc:
-            errors.append(exc)
+        for call in (self_pid, lambda: spawn_link(idle), lambda: spawn_monitor(idle)):
+            try:
+                call()
+            except RuntimeError as exc:
+                errors.append(exc)
 
     gevent.get_hub().loop.run_callback(in_hub)
     gevent.sleep(0)
-    assert errors and "hub" in str(errors[0])
+    assert len(errors) == 3 and all("hub" in str(error) for error in errors)
+    assert len(px.processes()) == count  # no half-made process left
 
 
 @settings(max_examples=30, deadline=None)
@@ -256,6 +282,7 @@ def test_hooks_run_in_order_a_failing_hook_is_logged_and_down_follows() -> None:
     def proc() -> None:
         add_exit_hook(lambda pid, reason: order.append("first"))
         add_exit_hook(lambda pid, reason: 1 / 0)
+        add_exit_hook(lambda pid, reason: link(pid))  # needs a live process: raises Exit
         handle = add_exit_hook(lambda pid, reason: order.append("removed"))
         add_exit_hook(lambda pid, reason: order.append(f"last, queued: {len(mailbox_of(main))}"))
         assert px.remove_exit_hook(handle) and not px.remove_exit_hook(handle)
@@ -267,7 +294,7 @@ def test_hooks_run_in_order_a_failing_hook_is_logged_and_down_follows() -> None:
         send(pid, "stop")
         assert wait_down(ref) == "normal"
     assert order == ["first", "last, queued: 0"]
-    assert [log["event"] for log in logs] == ["exit hook failed"]
+    assert [log["event"] for log in logs] == ["exit hook failed", "exit hook failed"]
     assert logs[0]["pid"] == repr(pid)
 
 
@@ -356,3 +383,132 @@ def test_process_info_describes_the_process() -> None:
         assert process_info(a) is None
     finally:
         px._INFO.pop("test_resource", None)
+
+
+# -- the leftover check itself -------------------------------------------------------------
+def test_the_leftover_check_finds_and_ends_a_stray_greenlet() -> None:
+    with pytest.raises(pytest.fail.Exception, match="greenlets left"), no_leftovers():
+        stray = gevent.spawn(gevent.sleep, 30)
+        gevent.sleep(0)
+    assert stray.dead
+
+
+def test_the_leftover_check_finds_and_kills_a_process() -> None:
+    with (pytest.raises(pytest.fail.Exception, match="processes left"),
+          no_leftovers(timeout=0.05)):
+        pid = spawn(receive, "never")
+    assert not is_alive(pid)
+
+
+# -- exit signals through random link graphs, against the rules of P5 ----------------------
+def _expected(traps: list[bool], links: set[tuple[int, int]], victim: int,
+              reason: str) -> tuple[dict[int, str], dict[int, list[tuple[int, str]]]]:
+    """Who dies with what, and the EXIT messages (from, reason) each survivor gets, by P5."""
+    dead: dict[int, str] = {}
+    inbox: dict[int, list[tuple[int, str]]] = {i: [] for i in range(len(traps))}
+    pending: list[tuple[int, int, str, bool]] = [(victim, -1, reason, False)]
+    while pending:
+        target, sender, why, via_link = pending.pop(0)
+        if target in dead:
+            continue
+        if not via_link and why == "kill":
+            dead[target] = "killed"
+        elif traps[target]:
+            inbox[target].append((sender, why))
+            continue
+        elif why == "normal":
+            continue
+        else:
+            dead[target] = why
+        for a, b in links:
+            if target in (a, b):
+                pending.append((b if a == target else a, target, dead[target], True))
+    return dead, {i: sorted(got) for i, got in inbox.items() if i not in dead}
+
+
+def _node(trap: bool, main: Pid) -> None:
+    trap_exit(trap)
+    send(main, "ready")
+    while True:
+        message = receive(lambda m: m[0] != "EXIT")
+        if message[0] == "link":
+            link(message[1])
+            send(message[2], "linked")
+        else:  # ("report", main)
+            exits = []
+            while True:
+                try:
+                    exits.append(receive(("EXIT", ANY, ANY), timeout=0))
+                except ReceiveTimeout:
+                    break
+            send(message[1], ("exits", exits))
+            receive("stop")
+            return
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=6).flatmap(lambda traps: st.tuples(
+    st.just(traps),
+    st.sets(st.tuples(st.integers(0, len(traps) - 1), st.integers(0, len(traps) - 1))
+            .filter(lambda p: p[0] < p[1])),
+    st.integers(0, len(traps) - 1),
+    st.sampled_from(["normal", "kill", "custom", "shutdown"]))))
+def test_exit_signals_through_a_link_graph(case: tuple[list[bool], set[tuple[int, int]], int,
+                                                       str]) -> None:
+    traps, links, victim, reason = case
+    me = self_pid()
+    nodes = [spawn_monitor(_node, trap, me) for trap in traps]
+    for _ in nodes:
+        receive("ready", timeout=5)
+    index = {pid: i for i, (pid, _) in enumerate(nodes)}
+    for a, b in links:
+        send(nodes[a][0], ("link", nodes[b][0], me))
+        receive("linked", timeout=5)
+    exit(nodes[victim][0], reason)
+    dead: dict[int, str] = {}
+    inbox: dict[int, list[tuple[int, str]]] = {}
+    for i, (pid, ref) in enumerate(nodes):
+        if is_alive(pid):
+            send(pid, ("report", me))
+            exits = receive(("exits", ANY), timeout=5)[1]
+            inbox[i] = sorted((index.get(sender, -1), why) for _, sender, why in exits)
+        else:
+            dead[i] = wait_down(ref, timeout=0)
+    assert (dead, inbox) == _expected(traps, links, victim, reason)
+    for i, (pid, ref) in enumerate(nodes):
+        if i not in dead:
+            send(pid, "stop")
+            assert wait_down(ref) == "normal"
+
+
+def test_cleanup_calls_of_a_dead_process_are_harmless() -> None:
+    """A process killed inside a call unwinds through the call's cleanup (unalias,
+    demonitor) without a second error."""
+    from xsactor.actors import server as gs
+
+    class Slow(gs.Server):
+        def handle_call(self, request: Any, caller: gs.Caller) -> Any:
+            return gs.NOREPLY
+
+    server = gs.start(Slow)
+    assert server is not None
+    me = self_pid()
+    unwound: list[Any] = []
+
+    def caller() -> None:
+        try:
+            gs.call(server, "x", timeout=None)
+        except BaseException as exc:
+            unwound.append(exc)
+            raise
+        finally:
+            send(me, "unwound")
+
+    pid, ref = spawn_monitor(caller)
+    gevent.sleep(0)
+    exit(pid, "custom")
+    assert wait_down(ref) == "custom"
+    receive("unwound", timeout=5)
+    assert len(unwound) == 1 and isinstance(unwound[0], Exit) and unwound[0].reason == "custom"
+    assert unwound[0].__context__ is None  # not a second Exit raised by the cleanup
+    gs.stop(server)

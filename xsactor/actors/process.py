@@ -39,11 +39,12 @@ from .mailbox import Mailbox, ReceiveTimeout, bind_mailbox, mailbox_of
 
 __all__ = [
     "ANY", "KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "BadArg", "Exit", "ExitError",
-    "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "demonitor",
-    "exit", "is_alive", "link", "matcher", "monitor", "pid_of", "process_info", "processes",
-    "receive",
-    "register", "registered", "release_self", "remove_exit_hook", "self_pid", "send", "spawn",
-    "spawn_link", "spawn_monitor", "spawn_opt", "trap_exit", "unlink", "unregister", "whereis",
+    "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "adopt", "alias",
+    "demonitor",
+    "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "pid_of",
+    "process_info", "processes", "receive", "register", "registered", "release_self",
+    "remove_exit_hook", "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
+    "trap_exit", "unalias", "unlink", "unregister", "whereis",
 ]
 
 NORMAL = "normal"
@@ -146,6 +147,12 @@ def _is(reason: Any, atom: str) -> bool:
     return type(reason) is str and reason == atom
 
 
+def is_normal_reason(reason: Any) -> bool:
+    """``normal``, ``shutdown`` or :class:`Shutdown`: an end that is not an error (not
+    logged by servers; a transient child is not restarted)."""
+    return _is(reason, NORMAL) or _is(reason, SHUTDOWN) or isinstance(reason, Shutdown)
+
+
 # -- patterns ------------------------------------------------------------------------------
 def _matches(pattern: Any, value: Any) -> bool:
     if pattern is ANY:
@@ -182,8 +189,8 @@ class _Hook:
 
 
 class _Process:
-    __slots__ = ("adopted", "alive", "box", "greenlet", "hooks", "links", "monitors", "name",
-                 "pid", "reason", "started", "trap", "waiting", "watchers")
+    __slots__ = ("adopted", "aliases", "alive", "box", "greenlet", "hooks", "links", "monitors",
+                 "name", "pid", "reason", "started", "trap", "waiting", "watchers")
 
     def __init__(self, greenlet: Any, adopted: bool) -> None:
         self.pid = Pid(self, next(_ids))
@@ -193,6 +200,7 @@ class _Process:
         self.started = adopted
         self.reason: Any = None
         self.box: Mailbox | None = None
+        self.aliases: set[Ref] | None = None
         self.links: set[_Process] = set()
         self.monitors: dict[Ref, _Process] = {}  # the processes this one monitors
         self.watchers: dict[Ref, _Process] = {}  # the processes monitoring this one
@@ -216,6 +224,7 @@ _PROCS: dict[Pid, _Process] = {}
 _BY_GREENLET: dict[Any, _Process] = {}
 _NAMES: dict[str, _Process] = {}
 _INFO: dict[str, Callable[[Pid], Any]] = {}
+_ALIASES: dict[Ref, _Process] = {}
 
 
 def _current() -> _Process | None:
@@ -226,15 +235,26 @@ def _me() -> _Process:
     """The calling process, adopting the calling greenlet if needed."""
     g = getcurrent()
     proc = _BY_GREENLET.get(g)
-    if proc is None:
-        if isinstance(g, Hub):
-            raise RuntimeError("the gevent hub is not a process")
-        proc = _Process(g, adopted=True)
-        _PROCS[proc.pid] = proc
-        _BY_GREENLET[g] = proc
-        if isinstance(g, Greenlet):
-            g.rawlink(_adopted_ended)
+    return proc if proc is not None else _adopt(g)
+
+
+def _adopt(g: Any) -> _Process:
+    if isinstance(g, Hub):
+        raise RuntimeError("the gevent hub is not a process")
+    if g.dead:
+        raise BadArg(f"{g!r} has ended")
+    proc = _Process(g, adopted=True)
+    _PROCS[proc.pid] = proc
+    _BY_GREENLET[g] = proc
+    if isinstance(g, Greenlet):
+        g.rawlink(_adopted_ended)
     return proc
+
+
+def adopt(greenlet: Any) -> Pid:
+    """The pid of the process running on ``greenlet``, making it one if it is not yet."""
+    proc = _BY_GREENLET.get(greenlet)
+    return (proc if proc is not None else _adopt(greenlet)).pid
 
 
 def _live_me() -> _Process:
@@ -246,7 +266,10 @@ def _live_me() -> _Process:
 
 def _adopted_ended(g: Greenlet) -> None:
     proc = _BY_GREENLET.get(g)
-    if proc is None or not proc.alive:
+    if proc is None:
+        return
+    _forget_greenlet(proc)
+    if not proc.alive:
         return
     if g.successful():
         value = g.value
@@ -341,7 +364,7 @@ def _release(proc: _Process) -> None:
         for hook in hooks:
             try:
                 hook.callback(pid, reason)
-            except Exception as exc:
+            except (Exception, GreenletExit) as exc:  # one bad hook must not stop the rest
                 _log.error("exit hook failed", pid=repr(pid), hook=repr(hook.callback),
                            error=repr(exc), exc_info=exc)
     if proc.links:
@@ -358,6 +381,10 @@ def _release(proc: _Process) -> None:
         monitors, proc.monitors = proc.monitors, {}
         for ref, target in monitors.items():
             del target.watchers[ref]
+    if proc.aliases:
+        for ref in proc.aliases:
+            del _ALIASES[ref]
+        proc.aliases = None
     if proc.box is not None:
         proc.box.purge(_everything)
 
@@ -416,6 +443,7 @@ def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
     ``link`` links it to the caller before it can run (atomic, rule P1); ``monitor`` returns
     ``(pid, ref)``; ``mailbox`` gives it that mailbox (e.g. a bounded one).
     """
+    me = _live_me() if link or monitor else None
     hub = get_hub()
     g = RawGreenlet(_run, hub)
     proc = _Process(g, adopted=False)
@@ -424,18 +452,18 @@ def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
     if mailbox is not None:
         bind_mailbox(g, mailbox)
         proc.box = mailbox
-    if link or monitor:
-        me = _live_me()
-        if link:
-            me.links.add(proc)
-            proc.links.add(me)
     hub.loop.run_callback(g.switch, proc, fn, args, kwargs or {})
-    if monitor:
-        ref = Ref()
-        me.monitors[ref] = proc
-        proc.watchers[ref] = me
-        return proc.pid, ref
-    return proc.pid
+    if me is None:
+        return proc.pid
+    if link:
+        me.links.add(proc)
+        proc.links.add(me)
+    if not monitor:
+        return proc.pid
+    ref = Ref()
+    me.monitors[ref] = proc
+    proc.watchers[ref] = me
+    return proc.pid, ref
 
 
 def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
@@ -459,9 +487,14 @@ def self_pid() -> Pid:
     return _me().pid
 
 
-def send(dest: Pid | str, message: Any) -> None:
-    """Queue ``message`` for ``dest`` (a pid or a registered name); dropped if it is dead.
-    An unregistered name raises :class:`BadArg`."""
+def send(dest: Pid | str | Ref, message: Any) -> None:
+    """Queue ``message`` for ``dest`` (a pid, a registered name or an alias); dropped if it is
+    dead or the alias inactive. An unregistered name raises :class:`BadArg`."""
+    if isinstance(dest, Ref):
+        target = _ALIASES.get(dest)
+        if target is not None:
+            target.put(message)
+        return
     proc = _proc_of(dest)
     if proc is None:
         raise BadArg(f"no process registered as {dest!r}")
@@ -539,7 +572,7 @@ def link(pid: Pid) -> None:
 
 def unlink(pid: Pid) -> None:
     """Remove the link; an EXIT from ``pid`` already queued stays queued (rule P3)."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     target = pid._proc
     me.links.discard(target)
     target.links.discard(me)
@@ -562,20 +595,43 @@ def monitor(pid: Pid | str) -> Ref:
 def demonitor(ref: Ref, flush: bool = False) -> bool:
     """Stop the monitor ``ref``: no DOWN for it is queued after this; with ``flush``, one
     already queued is removed (P8). True if the monitor was active."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     target = me.monitors.pop(ref, None)
     if target is not None:
         del target.watchers[ref]
-    if flush and me.box is not None:
+    if flush and target is None and me.box is not None:  # an active one had queued nothing
         me.box.purge(lambda m: type(m) is tuple and len(m) == 5 and m[0] == "DOWN"
                      and m[1] is ref)
     return target is not None
 
 
+def alias(ref: Ref | None = None) -> Ref:
+    """Make ``ref`` (default: a new one) an alias of the caller: messages sent to it arrive
+    (never dropped by a bound) until :func:`unalias`, then are dropped. Calls use the
+    monitor reference as the alias, so a late reply is never delivered."""
+    me = _live_me()
+    ref = Ref() if ref is None else ref
+    if me.aliases is None:
+        me.aliases = set()
+    me.aliases.add(ref)
+    _ALIASES[ref] = me
+    return ref
+
+
+def unalias(ref: Ref) -> bool:
+    """Deactivate the caller's alias ``ref``; False if it was not active."""
+    me = _me()  # harmless on a dead process
+    if me.aliases is None or ref not in me.aliases:
+        return False
+    me.aliases.discard(ref)
+    del _ALIASES[ref]
+    return True
+
+
 def trap_exit(flag: bool) -> bool:
     """Set whether the caller traps exits (signals become EXIT messages); returns the old
     value."""
-    me = _live_me()
+    me = _me()  # harmless on a dead process
     old, me.trap = me.trap, bool(flag)
     return old
 

@@ -11,14 +11,13 @@ Python side: ``@scenario def name(trace: Trace) -> None``.
 
 Rendering (:func:`fmt`): atoms and str as text, integers, ``true``/``false``, None as
 ``undefined``, tuples ``{a,b}``, lists ``[a,b]``, :class:`Shutdown` ``{shutdown,T}``, a crash
-(Erlang ``{Reason, Stack}``, a Python exception) as ``crash:Reason`` (Python: the exception's
-first argument, else its class name). Pids and references print as ``<pid>`` / ``<ref>``:
-scenarios print names, not pids.
+(Erlang ``{Reason, Stack}``, a Python exception) as ``crash:Reason`` (Python: an
+``ExitError``'s reason, else the exception's first argument, else its class name). Pids and
+references print as ``<pid>`` / ``<ref>``: scenarios print names, not pids.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -26,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..actors.process import Pid, Ref, Shutdown
-from .daemons import REQUIRE_REFERENCE_ENV
+from ..actors.process import ExitError, Pid, Ref, Shutdown
+from .util import reference_unavailable
 
 __all__ = ["SCENARIOS", "ScenarioError", "Trace", "escript_path", "fmt", "require_escript",
            "run_escripts", "run_python", "scenario"]
@@ -60,6 +59,8 @@ def fmt(term: Any) -> str:
         return "[" + ",".join(fmt(item) for item in term) + "]"
     if isinstance(term, Shutdown):
         return "{shutdown," + fmt(term.term) + "}"
+    if isinstance(term, ExitError):  # Erlang's error(Reason) raised by a BIF
+        return "crash:" + fmt(term.reason)
     if isinstance(term, BaseException):
         return "crash:" + (fmt(term.args[0]) if term.args else type(term).__name__)
     if isinstance(term, Pid):
@@ -102,14 +103,10 @@ def escript_path() -> tuple[str | None, str | None]:
 def require_escript() -> str:
     """``escript``'s path; otherwise skip the test, or fail it when
     ``XSACTOR_REQUIRE_REFERENCE=1`` (CI must run the OTP cases)."""
-    import pytest
-
     path, reason = escript_path()
     if path is not None:
         return path
-    if os.environ.get(REQUIRE_REFERENCE_ENV) == "1":
-        pytest.fail(f"{reason} (and {REQUIRE_REFERENCE_ENV}=1)", pytrace=False)
-    pytest.skip(reason or "escript unavailable")
+    reference_unavailable(reason or "escript unavailable")
 
 
 def _trace_lines(stdout: str) -> list[str]:

@@ -8,14 +8,17 @@ fixture ``no_leftover_processes`` applies it (import it into a ``conftest.py``: 
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import gevent
+import greenlet
 import pytest
 from gevent.hub import Hub
 from greenlet import greenlet as RawGreenlet
-from greenlet import settrace as greenlet_settrace
 
 from ..actors import process
 from .util import wait_for
@@ -23,44 +26,45 @@ from .util import wait_for
 __all__ = ["live_greenlets", "no_leftover_processes", "no_leftovers"]
 
 
-_switched: set[RawGreenlet] = set()
-_tracing = False
-
-
-def _trace_switches() -> None:
-    """Remember every greenlet switched to from now on (a greenlet tracer: far cheaper per
-    test than scanning the heap, which costs tens of ms with hypothesis loaded)."""
-    global _tracing
-    if _tracing:
-        return
-    _tracing = True
-    previous = greenlet_settrace(None)
-
-    def trace(event: str, args: Any) -> None:
-        if event in ("switch", "throw"):
-            _switched.add(args[1])
-        if previous is not None:
-            previous(event, args)
-    greenlet_settrace(trace)
-
-
 def live_greenlets() -> set[RawGreenlet]:
-    """Every greenlet started since the first call and not finished, except hubs and main
-    ones (greenlets already running before the first call are never listed)."""
-    _trace_switches()
-    _switched.difference_update([g for g in _switched if g.dead])
-    return {g for g in _switched if g.parent is not None and not isinstance(g, Hub)}
+    """Every greenlet started or scheduled and not finished, except hubs and main ones (a full
+    heap scan: slow, done once)."""
+    return {obj for obj in gc.get_objects() if isinstance(obj, RawGreenlet) and _running(obj)}
 
 
-def _describe(greenlets: set[Any]) -> list[str]:
-    return sorted(repr(g) for g in greenlets)
+def _running(g: RawGreenlet) -> bool:
+    return not g.dead and g.parent is not None and not isinstance(g, Hub)
+
+
+class _Tracker:
+    """Every greenlet switched to since the first check (plus those alive then), through
+    ``greenlet.settrace``: the per-test check costs a walk of this set, not a heap scan."""
+
+    def __init__(self) -> None:
+        self.seen: weakref.WeakSet[RawGreenlet] = weakref.WeakSet(live_greenlets())
+        self.previous = greenlet.settrace(self._trace)
+
+    def _trace(self, event: str, args: Any) -> None:
+        if event in ("switch", "throw"):
+            self.seen.add(args[1])
+        if self.previous is not None:
+            self.previous(event, args)
+
+    def running(self) -> set[RawGreenlet]:
+        return {g for g in self.seen if _running(g)}
+
+
+@functools.cache
+def _tracker() -> _Tracker:
+    return _Tracker()
 
 
 @contextlib.contextmanager
 def no_leftovers(timeout: float = 2.0) -> Iterator[None]:
     """Fail if, after the block, processes or new greenlets are still alive (they are killed
     first, so the next test starts clean)."""
-    before = live_greenlets()
+    tracker = _tracker()
+    before = tracker.running()
     yield
     process.release_self()
     try:
@@ -73,16 +77,16 @@ def no_leftovers(timeout: float = 2.0) -> Iterator[None]:
         gevent.sleep(0)
         pytest.fail(f"processes left after the test: {left}", pytrace=False)
     with contextlib.suppress(TimeoutError):  # let what was stopped finish unwinding
-        wait_for(lambda: not live_greenlets() - before, timeout / 4, "greenlets to end",
+        wait_for(lambda: not tracker.running() - before, timeout / 4, "greenlets to end",
                  sleep=gevent.sleep)
-    stray = live_greenlets() - before
+    stray = tracker.running() - before
     if stray:
         loop = gevent.get_hub().loop
         for g in stray:
             if g:  # started: unwind it; an unscheduled one is left to the collector
                 loop.run_callback(g.throw, gevent.GreenletExit())
         gevent.sleep(0)
-        pytest.fail(f"greenlets left after the test: {_describe(stray)}", pytrace=False)
+        pytest.fail(f"greenlets left after the test: {sorted(map(repr, stray))}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,8 @@ scenario() ->
         C:E -> trace([caught, C, E])
     end,
     trace([self_alive, true]),
+    {L, _} = spawn_monitor(fun() -> link(D) end),
+    trace([uncaught, wait_down(L)]),
     process_flag(trap_exit, true),
     link(D),
     trace([trapping, got, receive M -> M end]),

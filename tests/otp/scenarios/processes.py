@@ -128,6 +128,8 @@ def link_dead(trace: Trace) -> None:
     except NoProc as exc:
         trace("caught", "error", exc.reason)
     trace("self_alive", True)
+    uncaught, _ = spawn_monitor(link, d)
+    trace("uncaught", wait_down(uncaught))
     trap_exit(True)
     link(d)
     trace("trapping", "got", receive())
@@ -202,24 +204,19 @@ def exit_signals(trace: Trace) -> None:
             receive("ready")
             exit(p, reason)
             send(p, "report")
-            message = receive(lambda m, p=p, ref=ref: (
-                m[:2] == ("DOWN", ref) or (type(m) is tuple and m[0] is p)))
-            if message[0] == "DOWN":
-                trace("trap", trap, reason, "died", message[4])
-            else:
-                trace("trap", trap, reason, "alive", message[1])
-                send(p, "stop")
-                trace("then", wait_down(p))
+            _alive_or_died(trace, p, ref, "trap", trap, reason)
     trace("left", flush())
 
 
-def _alive_or_died(trace: Trace, pid: Pid, ref: Any, *head: Any) -> None:
+def _alive_or_died(trace: Trace, pid: Pid, ref: Any, *head: Any, stop: bool = True) -> None:
+    """``receive {'DOWN', Ref, ...} -> died; {Pid, Got} -> alive (then stop it) end``."""
     message = receive(lambda m: m[:2] == ("DOWN", ref) or (type(m) is tuple and m[0] is pid))
     if message[0] == "DOWN":
         trace(*head, "died", message[4])
     else:
         trace(*head, "alive", message[1])
-        send(pid, "stop")
+        if stop:
+            send(pid, "stop")
         trace("then", wait_down(pid))
 
 
@@ -260,13 +257,7 @@ def exit_self(trace: Trace) -> None:
     for trap in (False, True):
         for reason in (NORMAL, "custom", KILL):
             p, ref = spawn_monitor(signal_self, trap, reason)
-            message = receive(lambda m, p=p, ref=ref: (
-                m[:2] == ("DOWN", ref) or (type(m) is tuple and m[0] is p)))
-            if message[0] == "DOWN":
-                trace("trap", trap, reason, "died", message[4])
-            else:
-                trace("trap", trap, reason, "alive", message[1])
-                trace("then", wait_down(p))
+            _alive_or_died(trace, p, ref, "trap", trap, reason, stop=False)
     trace("left", flush())
 
 
