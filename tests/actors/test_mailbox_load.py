@@ -166,3 +166,28 @@ def test_mailbox_matches_a_list_model(bound: int | None, ops: list[Any]) -> None
         assert len(box) == len(model)
         assert box.dropped == dropped
         assert box.coalescing == sum(1 for _m, c, _s in model if c)
+
+
+def test_two_receivers_on_one_mailbox_each_get_a_message() -> None:
+    box = Mailbox()
+    receivers = [gevent.spawn(box.receive, 5) for _ in range(2)]
+    gevent.idle()  # both wait
+    box.put("a")
+    box.put("b")
+    assert sorted(g.get(timeout=5) for g in receivers) == ["a", "b"]
+
+
+def test_a_receiver_killed_while_waiting_is_not_woken_again() -> None:
+    box = Mailbox()
+    victim = gevent.spawn(box.receive)
+    gevent.idle()
+    victim.kill()
+    assert victim.dead
+    waiting = gevent.spawn(box.receive, 5)
+    gevent.idle()
+    box.put("x")
+    assert waiting.get(timeout=5) == "x"
+    with pytest.raises(ReceiveTimeout):  # a timed wait that a put does not satisfy
+        box.receive(0.01, match=lambda m: m == "never")
+    box.put("late")
+    assert box.receive(0) == "late"

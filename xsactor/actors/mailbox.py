@@ -19,7 +19,8 @@ from itertools import islice
 from typing import Any, Literal, overload
 
 import gevent
-from gevent.event import Event
+from gevent import getcurrent
+from gevent.hub import get_hub
 
 __all__ = ["Mailbox", "ReceiveTimeout", "mailbox_of"]
 
@@ -62,8 +63,8 @@ class Mailbox:
       even when the mailbox is full.
     """
 
-    __slots__ = ("__weakref__", "_coalescable", "_event", "_messages", "_owner", "_removals",
-                 "_system", "bound", "dropped")
+    __slots__ = ("__weakref__", "_coalescable", "_messages", "_owner", "_removals", "_system",
+                 "_waiters", "_wake_pending", "bound", "dropped")
 
     def __init__(self, owner: Any = None, *, bound: int | None = None) -> None:
         if bound is not None and bound < 0:
@@ -72,7 +73,10 @@ class Mailbox:
         self._removals = 0  # bumped whenever a message leaves: waiting scans start again
         self._system = 0
         self._coalescable: set[Hashable] = set()
-        self._event = Event()
+        # Receivers blocked in receive(). A put schedules one hub callback that switches back
+        # to them (gevent's Waiter pattern: far cheaper than an Event's link bookkeeping).
+        self._waiters: list[Any] = []
+        self._wake_pending = False
         self._owner = weakref.ref(owner) if owner is not None else None
         self.bound = bound
         """At most this many ordinary (non-system) messages queued; None: no bound."""
@@ -118,9 +122,18 @@ class Mailbox:
             self._coalescable.add(message)
         self._messages.append(_Marked(message, system, coalesce) if system or coalesce
                               else message)
-        if not self._event.is_set():
-            self._event.set()
+        if self._waiters and not self._wake_pending:
+            self._wake_pending = True
+            get_hub().loop.run_callback(self._wake)
         return True
+
+    def _wake(self) -> None:
+        """Hub callback: resume the receivers still waiting (each removes itself)."""
+        self._wake_pending = False
+        waiters = self._waiters
+        for waiter in list(waiters):
+            if waiter in waiters:
+                waiter.switch()
 
     # -- receiving -----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -190,11 +203,26 @@ class Mailbox:
                     self._removals += 1
                     return message
                 scanned = len(messages)
-            self._event.clear()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise ReceiveTimeout(f"no message within {timeout} s")
-            self._event.wait(remaining)
+            self._wait(remaining)
+
+    def _wait(self, timeout: float | None) -> None:
+        """Block until a put (or ``timeout`` seconds, or anything that resumes the caller)."""
+        me = getcurrent()
+        hub = get_hub()
+        timer = None
+        if timeout is not None:
+            timer = hub.loop.timer(timeout)
+            timer.start(me.switch)
+        self._waiters.append(me)
+        try:
+            hub.switch()
+        finally:
+            self._waiters.remove(me)
+            if timer is not None:
+                timer.close()
 
     def purge(self, match: Match) -> int:
         """Drop every queued message for which ``match`` is true; returns how many."""
