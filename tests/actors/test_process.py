@@ -512,3 +512,16 @@ def test_cleanup_calls_of_a_dead_process_are_harmless() -> None:
     assert len(unwound) == 1 and isinstance(unwound[0], Exit) and unwound[0].reason == "custom"
     assert unwound[0].__context__ is None  # not a second Exit raised by the cleanup
     gs.stop(server)
+
+
+def test_a_gevent_timeout_escaping_a_process_is_a_crash(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    def slow() -> None:
+        with gevent.Timeout(0.01):
+            receive("never")
+
+    with capture_logs() as logs:
+        _pid, ref = spawn_monitor(slow)
+        assert isinstance(wait_down(ref), gevent.Timeout)
+    assert [log["event"] for log in logs] == ["process crashed"]
+    assert "Traceback" not in capfd.readouterr().err

@@ -10,9 +10,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from xsactor.actors import Mailbox, mailbox_of
+from xsactor.actors import process as px
 from xsactor.actors import server as gs
 from xsactor.actors.process import (
     ANY,
+    BadArg,
     Exit,
     ExitError,
     NoProc,
@@ -253,3 +255,33 @@ def test_replies_exit_and_down_are_system_messages() -> None:
     receive("done", timeout=5)
     gs.stop(s)
     assert recorded == ["$reply", "EXIT", "DOWN"]
+
+
+def test_an_invalid_name_leaves_no_server_behind() -> None:
+    self_pid()
+    count = len(px.processes())
+    with pytest.raises(BadArg):
+        gs.start_link(Store, name="undefined")
+    with pytest.raises(Exception, match="no message"):
+        receive(timeout=0)  # neither EXIT nor DOWN of the abandoned server
+    assert len(px.processes()) == count
+
+
+def test_a_gevent_timeout_in_a_handler_is_a_crash_and_terminate_runs() -> None:
+    ended: list[Any] = []
+
+    class Impatient(Store):
+        def handle_cast(self, message: Any) -> None:
+            with gevent.Timeout(0.01):
+                receive("never")
+
+        def terminate(self, reason: Any) -> None:
+            ended.append(reason)
+
+    s = gs.start(Impatient)
+    assert s is not None
+    ref = monitor(s)
+    with capture_logs():
+        gs.cast(s, "wait")
+        reason = receive(("DOWN", ref, ANY, ANY, ANY), timeout=5)[4]
+    assert isinstance(reason, gevent.Timeout) and ended == [reason]

@@ -11,12 +11,9 @@ import pytest
 from xsactor import Client
 from xsactor.actors import process as px
 from xsactor.actors.mailbox import ReceiveTimeout
-from xsactor.testing.processes import no_leftover_processes
 from xsactor.testing.watches import daemon_watch_count
 
 from .conftest import until
-
-__all__ = ["no_leftover_processes"]
 
 PATH = "/svc/state"
 TOKEN = "svc"

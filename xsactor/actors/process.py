@@ -24,7 +24,6 @@ main greenlet with :func:`release_self`.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -36,145 +35,35 @@ from greenlet import greenlet as RawGreenlet
 
 from ..logs import get_logger
 from .mailbox import Mailbox, ReceiveTimeout, bind_mailbox, mailbox_of
+from .terms import (
+    ANY,
+    KILL,
+    KILLED,
+    NOPROC,
+    NORMAL,
+    SHUTDOWN,
+    BadArg,
+    Exit,
+    ExitError,
+    NoProc,
+    Pid,
+    Ref,
+    Shutdown,
+    is_normal_reason,
+    is_reason,
+    matcher,
+)
 
 __all__ = [
     "ANY", "KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "BadArg", "Exit", "ExitError",
     "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "adopt", "alias",
-    "demonitor",
-    "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "pid_of",
+    "demonitor", "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "pid_of",
     "process_info", "processes", "receive", "register", "registered", "release_self",
     "remove_exit_hook", "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
     "trap_exit", "unalias", "unlink", "unregister", "whereis",
 ]
 
-NORMAL = "normal"
-SHUTDOWN = "shutdown"
-KILL = "kill"
-KILLED = "killed"
-NOPROC = "noproc"
-
 _log = get_logger(__name__)
-_ids = itertools.count(1)
-
-
-# -- terms ---------------------------------------------------------------------------------
-class Pid:
-    """A process identifier: hashable, compared by identity, printed like ``<0.42.0>``."""
-
-    __slots__ = ("_proc", "id")
-
-    def __init__(self, proc: _Process, ident: int) -> None:
-        self._proc = proc
-        self.id = ident
-
-    def __repr__(self) -> str:
-        return f"<0.{self.id}.0>"
-
-
-class Ref:
-    """A unique reference (monitors, calls), printed like ``#Ref<0.7>``."""
-
-    __slots__ = ("id",)
-
-    def __init__(self) -> None:
-        self.id = next(_ids)
-
-    def __repr__(self) -> str:
-        return f"#Ref<0.{self.id}>"
-
-
-class Shutdown:
-    """The exit reason ``{shutdown, term}``: a stop that is not an error (transient children
-    are not restarted)."""
-
-    __slots__ = ("term",)
-
-    def __init__(self, term: Any) -> None:
-        self.term = term
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Shutdown) and other.term == self.term
-
-    def __hash__(self) -> int:
-        return hash(("shutdown", self.term))
-
-    def __repr__(self) -> str:
-        return f"Shutdown({self.term!r})"
-
-
-class Exit(GreenletExit):
-    """Raised in a process to end it with ``reason`` (Erlang's ``exit(Reason)``); thrown into
-    the greenlet of a process killed by an exit signal. A ``GreenletExit``, so ``except
-    Exception`` does not swallow it and gevent does not print it."""
-
-    def __init__(self, reason: Any = NORMAL) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ExitError(Exception):
-    """An error that carries an exit reason (``.reason``), like Erlang's ``exit`` exceptions
-    raised to a caller."""
-
-    def __init__(self, reason: Any, message: str | None = None) -> None:
-        super().__init__(message if message is not None else reason)
-        self.reason = reason
-
-
-class NoProc(ExitError, LookupError):
-    """The process does not exist (Erlang's ``noproc``)."""
-
-    def __init__(self, what: Any = None) -> None:
-        super().__init__(NOPROC, f"noproc: {what!r}")
-
-
-class BadArg(ValueError):
-    """A call Erlang answers with ``badarg`` (a taken name, an unknown name, ...)."""
-
-
-class _Any:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "ANY"
-
-
-ANY: Any = _Any()
-"""In a :func:`receive` pattern: matches any value."""
-
-
-def _is(reason: Any, atom: str) -> bool:
-    return type(reason) is str and reason == atom
-
-
-def is_normal_reason(reason: Any) -> bool:
-    """``normal``, ``shutdown`` or :class:`Shutdown`: an end that is not an error (not
-    logged by servers; a transient child is not restarted)."""
-    return _is(reason, NORMAL) or _is(reason, SHUTDOWN) or isinstance(reason, Shutdown)
-
-
-# -- patterns ------------------------------------------------------------------------------
-def _matches(pattern: Any, value: Any) -> bool:
-    if pattern is ANY:
-        return True
-    if isinstance(pattern, type):
-        return isinstance(value, pattern)
-    if type(pattern) is tuple:
-        return (type(value) is tuple and len(value) == len(pattern)
-                and all(_matches(p, v) for p, v in zip(pattern, value, strict=True)))
-    return bool(pattern == value)
-
-
-def matcher(pattern: Any) -> Callable[[Any], bool] | None:
-    """A predicate for ``pattern``: None (any message), a predicate, a type (isinstance), or a
-    value/tuple pattern in which :data:`ANY` matches anything and types match instances."""
-    if pattern is None:
-        return None
-    if isinstance(pattern, type):
-        return lambda message: isinstance(message, pattern)
-    if callable(pattern):
-        return pattern
-    return lambda message: _matches(pattern, message)
 
 
 # -- the process table ---------------------------------------------------------------------
@@ -193,7 +82,7 @@ class _Process:
                  "name", "pid", "reason", "started", "trap", "waiting", "watchers")
 
     def __init__(self, greenlet: Any, adopted: bool) -> None:
-        self.pid = Pid(self, next(_ids))
+        self.pid = Pid(self)
         self.greenlet = greenlet
         self.adopted = adopted
         self.alive = True
@@ -397,11 +286,11 @@ def _signal(target: _Process, sender: Pid | None, reason: Any, *, link: bool) ->
     """An exit signal from ``sender`` reaches ``target`` (rule P5)."""
     if not target.alive:
         return
-    if not link and _is(reason, KILL):
+    if not link and is_reason(reason, KILL):
         _die(target, KILLED)
     elif target.trap:
         target.put(("EXIT", sender, reason))
-    elif _is(reason, NORMAL) and (link or sender is not target.pid):
+    elif is_reason(reason, NORMAL) and (link or sender is not target.pid):
         return
     else:
         _die(target, reason)
@@ -421,15 +310,15 @@ def _run(proc: _Process, fn: Callable[..., Any], args: tuple[Any, ...],
         reason = exc.reason
     except GreenletExit:
         reason = KILLED
-    except Exception as exc:
+    except (SystemExit, KeyboardInterrupt) as exc:  # end, then let gevent stop the program
+        _die(proc, exc, unwind=False)
+        _forget_greenlet(proc)
+        raise
+    except BaseException as exc:  # Exception, and gevent.Timeout: a crash
         reason = exc
         if proc.alive:
             _log.error("process crashed", pid=repr(proc.pid), name=proc.name,
                        error=repr(exc), exc_info=exc)
-    except BaseException as exc:  # SystemExit, KeyboardInterrupt: end, then let gevent act
-        _die(proc, exc, unwind=False)
-        _forget_greenlet(proc)
-        raise
     if proc.alive:
         _die(proc, reason, unwind=False)
     _forget_greenlet(proc)

@@ -39,22 +39,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from gevent import GreenletExit
+
 from ..logs import get_logger
 from .mailbox import ReceiveTimeout
 from .process import (
-    ANY,
-    NOPROC,
-    NORMAL,
-    Exit,
-    ExitError,
-    NoProc,
-    Pid,
-    Ref,
     alias,
     demonitor,
     exit,
     is_alive,
-    is_normal_reason,
     monitor,
     receive,
     self_pid,
@@ -65,6 +58,19 @@ from .process import (
     whereis,
 )
 from .process import register as _register
+from .terms import (
+    ANY,
+    NOPROC,
+    NORMAL,
+    BadArg,
+    Exit,
+    ExitError,
+    NoProc,
+    Pid,
+    Ref,
+    is_normal_reason,
+    is_reason,
+)
 
 __all__ = ["NOREPLY", "AlreadyStarted", "CallTimeout", "Caller", "Ignore", "Server",
            "ServerExit", "StartError", "Stop", "call", "cast", "reply", "start", "start_link",
@@ -172,16 +178,18 @@ def start(server: ServerSpec, *args: Any, name: str | None = None,
     started = spawn_opt(_serve, (server, args, tag, starter if link else None), link=link,
                         monitor=True)
     pid, ref = started  # type: ignore[misc]
-    if name is not None:
-        _register(name, pid)
+    try:
+        if name is not None:
+            _register(name, pid)
+    except BadArg:
+        _abandon(pid, ref, link)
+        unalias(tag)
+        raise
     try:
         message = receive(lambda m: type(m) is tuple and len(m) > 1 and (
             (m[0] == "$ack" and m[1] is tag) or (m[0] == "DOWN" and m[1] is ref)), timeout)
     except ReceiveTimeout:
-        if link:
-            unlink(pid)
-        exit(pid, "kill")
-        demonitor(ref, flush=True)
+        _abandon(pid, ref, link)
         raise StartError("timeout", f"{server!r} did not start within {timeout} s") from None
     finally:
         unalias(tag)
@@ -195,6 +203,14 @@ def start(server: ServerSpec, *args: Any, name: str | None = None,
     if status == "ignore":
         return None
     raise StartError(value)
+
+
+def _abandon(pid: Pid, ref: Ref, linked: bool) -> None:
+    """Kill a server that will not be started, with no EXIT or DOWN left for the caller."""
+    if linked:
+        unlink(pid)
+    exit(pid, "kill")
+    demonitor(ref, flush=True)
 
 
 def start_link(server: ServerSpec, *args: Any, name: str | None = None,
@@ -218,7 +234,9 @@ def _serve(spec: ServerSpec, args: tuple[Any, ...], tag: Ref, parent: Pid | None
         if not is_alive(me):
             raise  # killed by a signal while in init
         _init_failed(tag, parent, "error", exc.reason, exc.reason)
-    except Exception as exc:
+    except (GreenletExit, SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # Exception, and gevent.Timeout: a crash
         _log.error("server init crashed", pid=repr(me), error=repr(exc), exc_info=exc)
         _init_failed(tag, parent, "error", exc, exc)
     send(tag, ("$ack", tag, "ok", None))
@@ -245,7 +263,9 @@ def _loop(server: Server, parent: Pid) -> None:
             if not is_alive(server.pid):
                 raise  # killed by a signal: no terminate
             ending = (exc.reason,)
-        except Exception as exc:
+        except (GreenletExit, SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # Exception, and gevent.Timeout: a crash
             ending = (exc,)
         if ending is not None:
             _terminate(server, ending[0], message, stop)
@@ -318,7 +338,7 @@ def call(server: Pid | str, request: Any, timeout: float | None = 5.0) -> Any:
     if message[0] == "$reply":
         return message[2]
     reason = message[4]
-    if reason == NOPROC:
+    if is_reason(reason, NOPROC):
         raise NoProc(server)
     raise ServerExit(reason, f"{server!r} exited during the call: {reason!r}")
 
@@ -349,7 +369,7 @@ def stop(server: Pid | str, reason: Any = NORMAL, timeout: float | None = None) 
     except ReceiveTimeout:
         demonitor(ref, flush=True)
         raise CallTimeout(server, timeout) from None
-    if got == NOPROC:
+    if is_reason(got, NOPROC):
         raise NoProc(server)
     if got != reason:
         raise ServerExit(got, f"{server!r} exited with {got!r}")
