@@ -381,6 +381,9 @@ class Connection:
             self._log.debug("ending a transaction its caller gave up on", tx_id=tx_id)
             self.send_nowait(Op.TRANSACTION_END, b"F\0", tx_id)
         elif op == Op.WATCH:
+            path, token = split_args(payload)[:2]
+            if self.subscribers.unwatch_pending(token, path.decode("utf-8", "surrogateescape")):
+                return  # its dead subscriber's exit hook has sent the UNWATCH already
             self._log.debug("removing a watch its caller gave up on")
             self.send_nowait(Op.UNWATCH, payload)
 

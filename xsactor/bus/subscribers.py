@@ -140,6 +140,10 @@ class Subscribers:
             if not paths:
                 del self.unwatching[key[0]]
 
+    def unwatch_pending(self, wire_token: bytes, path: str) -> bool:
+        """Whether the UNWATCH of this watch (path as given) is sent and not answered yet."""
+        return path in self.unwatching.get(wire_token, ())
+
     def stale(self, wire_token: bytes, path: str) -> bool:
         """Whether an event is for a released watch whose UNWATCH is not answered yet."""
         paths = self.unwatching.get(wire_token)
