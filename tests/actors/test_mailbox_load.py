@@ -191,3 +191,32 @@ def test_a_receiver_killed_while_waiting_is_not_woken_again() -> None:
         box.receive(0.01, match=lambda m: m == "never")
     box.put("late")
     assert box.receive(0) == "late"
+
+
+def test_a_full_bounded_process_mailbox_still_gets_down_and_exit() -> None:
+    from xsactor.actors import process as px
+
+    got: list[Any] = []
+    ready = Event()
+
+    def flooded() -> None:
+        px.trap_exit(True)
+        child = px.spawn_link(px.receive, lambda m: m == "stop")
+        ref = px.monitor(child)
+        ready.set()
+        px.receive(lambda m: m == "go")  # a system-free wait: "go" must fit in the bound
+        px.exit(child, "bye")
+        got.append(px.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] is ref,
+                              timeout=5))
+        got.append(px.receive(lambda m: type(m) is tuple and m[0] == "EXIT", timeout=5))
+
+    box = Mailbox(bound=1)
+    pid = px.spawn_opt(flooded, mailbox=box)
+    ready.wait(5)
+    px.send(pid, "go")
+    for i in range(10):
+        px.send(pid, ("noise", i))  # dropped: the bound is full
+    px.monitor(pid)
+    px.receive(lambda m: type(m) is tuple and m[0] == "DOWN", timeout=5)
+    assert box.dropped >= 9
+    assert [m[0] for m in got] == ["DOWN", "EXIT"] and got[0][4] == "bye"
