@@ -454,10 +454,10 @@ class Connection:
             watch.mailbox.purge(events_of(watch.token))
         return True
 
-    def _reap(self, watch: Watch, why: str) -> None:
-        """The subscriber is gone: forget the watch, purge its queued events and UNWATCH it
-        on the daemon."""
-        if self.remove_watch(watch):
+    def _reap(self, watch: Watch, why: str, *, purge: bool = True) -> None:
+        """The subscriber is gone: forget the watch, purge its queued events (unless the
+        caller does) and UNWATCH it on the daemon."""
+        if self.remove_watch(watch) if purge else self._drop_watch(watch):
             self._log.debug("watch removed", path=watch.path, token=watch.token, why=why)
             self.subscribers.unwatch(watch)
 

@@ -86,8 +86,17 @@ class Subscribers:
 
     def release(self, holder: Any, why: str) -> None:
         """``holder`` is gone: remove its watches and end its transactions, on the daemon too."""
-        for watch in list(self.watches.get(holder, ())):
-            self.conn._reap(watch, why)
+        released = list(self.watches.get(holder, ()))
+        for watch in released:
+            self.conn._reap(watch, why, purge=False)
+        boxes: dict[Any, set[Any]] = {}  # one purge per mailbox, not one per watch
+        for watch in released:
+            boxes.setdefault(watch.mailbox, set()).add(watch.token)
+        from .connection import events_of  # the module that imports this one
+
+        is_event = events_of(None)
+        for box, tokens in boxes.items():
+            box.purge(lambda m, tokens=tokens: is_event(m) and m[2] in tokens)
         tx_ids = self.transactions.pop(holder, ())
         for tx_id in tx_ids:
             del self._tx_holder[tx_id]
