@@ -35,7 +35,7 @@ import gevent
 from gevent import Greenlet, GreenletExit, Timeout
 from gevent.event import AsyncResult, Event
 
-from ..actors.mailbox import Mailbox, Match
+from ..actors.mailbox import Mailbox
 from ..logs import LogSummary, get_logger
 from ..protocol import Decoder, Op
 from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_from_payload
@@ -46,6 +46,7 @@ from .device import DeviceWrites
 from .errors import BusClosed, RequestTimeout
 from .subscribers import Subscribers
 from .transports import Connector, DeviceTransport, Transport, request_error
+from .watches import Watch, events_of
 
 __all__ = ["Connection", "State", "Watch", "events_of"]
 
@@ -55,15 +56,6 @@ _ERROR = int(Op.ERROR)
 _WATCH_EVENT = int(Op.WATCH_EVENT)
 _DEFAULT: Any = object()
 _names = itertools.count(1)
-
-
-def events_of(token: Any = None) -> Match:
-    """A mailbox match for the ``("watch_event", path, token)`` messages of ``token`` (of any
-    token when None: a watch token is never None)."""
-    def match(message: Any) -> bool:
-        return (type(message) is tuple and len(message) == 3 and message[0] == "watch_event"
-                and (token is None or message[2] == token))
-    return match
 
 
 class State(enum.Enum):
@@ -77,25 +69,6 @@ class State(enum.Enum):
 
 StateListener = Callable[["Connection", State], None]
 """Called as ``listener(conn, state)`` on every state change (in the bus greenlet)."""
-
-
-class Watch:
-    """A registered watch: its path and token as given, and the mailbox its events go to."""
-
-    __slots__ = ("generation", "holder", "key", "mailbox", "path", "token", "wire_token")
-
-    def __init__(self, path: str, token: Any, wire_token: bytes, key: tuple[str, bytes],
-                 mailbox: Mailbox) -> None:
-        self.path = path
-        self.token = token
-        self.wire_token = wire_token
-        self.key = key
-        self.mailbox = mailbox
-        self.generation = 0
-        self.holder: Any = None  # the subscriber process (its pid) or greenlet
-
-    def __repr__(self) -> str:
-        return f"<Watch {self.path!r} token={self.token!r}>"
 
 
 class _Ignore:

@@ -15,7 +15,7 @@ A *holder* is the subscriber of a watch (the owner of its mailbox) or the caller
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gevent import Greenlet
 
@@ -24,15 +24,24 @@ from ..logs import get_logger
 from ..protocol import Op
 from ..protocol.packets import Packet, join_args
 from ..protocol.paths import is_within
+from .watches import Watch, events_of
 
-if TYPE_CHECKING:
-    from .connection import Connection, Watch
+
+class Bus(Protocol):
+    """What :class:`Subscribers` needs of its connection (``bus.connection.Connection``)."""
+
+    subscribers: Subscribers
+
+    def _reap(self, watch: Watch, why: str, *, purge: bool = True) -> None: ...
+
+    def send_nowait(self, op: int, payload: bytes, tx_id: int = 0, *,
+                    entry: Any = None) -> bool: ...
 
 __all__ = ["Subscribers"]
 
 log = get_logger(__name__)
 
-_CONNECTIONS: weakref.WeakSet[Connection] = weakref.WeakSet()
+_CONNECTIONS: weakref.WeakSet[Bus] = weakref.WeakSet()
 
 
 class _Unwatching:
@@ -55,7 +64,7 @@ class _Unwatching:
 class Subscribers:
     """The holders of one connection's watches and transactions (see the module docstring)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Bus) -> None:
         self.conn = conn
         self.watches: dict[Any, dict[Watch, None]] = {}  # holder -> its watches
         self.transactions: dict[Any, set[int]] = {}  # process -> its open tx_ids
@@ -93,8 +102,6 @@ class Subscribers:
         boxes: dict[Any, set[Any]] = {}  # one purge per mailbox, not one per watch
         for watch in released:
             boxes.setdefault(watch.mailbox, set()).add(watch.token)
-        from .connection import events_of  # the module that imports this one
-
         is_event = events_of(None)
         for box, tokens in boxes.items():
             box.purge(lambda m, tokens=tokens: is_event(m) and m[2] in tokens)
