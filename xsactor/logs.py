@@ -13,8 +13,10 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
+import gevent
 import structlog
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -98,3 +100,46 @@ class LibraryLogger:
 def get_logger(name: str, **context: Any) -> LibraryLogger:
     """The logger of a library module (``get_logger(__name__)``)."""
     return LibraryLogger(name, context)
+
+
+class LogSummary:
+    """A warning that may come in bursts, logged at most once per ``period`` seconds.
+
+    The first occurrence is logged at once (with its context and ``count=1``); those that
+    follow within ``period`` are counted, and one line with their ``count`` (and the last
+    one's context) is logged when the period ends, or at :meth:`flush`.
+    """
+
+    __slots__ = ("_context", "_count", "_event", "_last", "_log", "_timer", "period")
+
+    def __init__(self, logger: Any, event: str, period: float = 5.0) -> None:
+        self._log = logger
+        self._event = event
+        self.period = period
+        self._count = 0
+        self._context: dict[str, Any] = {}
+        self._last = float("-inf")
+        self._timer: Any = None
+
+    def note(self, **context: Any) -> None:
+        """One more occurrence."""
+        now = time.monotonic()
+        if now - self._last >= self.period and not self._count:
+            self._last = now
+            self._log.warning(self._event, count=1, **context)
+            return
+        self._count += 1
+        self._context = context
+        if self._timer is None:
+            self._timer = gevent.get_hub().loop.timer(max(0.0, self._last + self.period - now))
+            self._timer.start(self.flush)
+
+    def flush(self) -> None:
+        """Log the occurrences counted so far, if any."""
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        if self._count:
+            count, self._count = self._count, 0
+            self._last = time.monotonic()
+            self._log.warning(self._event, count=count, period=self.period, **self._context)

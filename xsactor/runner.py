@@ -83,23 +83,22 @@ class ConnectionGate(RestartGate):
 
 
 def watch_registrar(client: Client) -> supervisor.WatchRegistrar:
-    """Register a child's declared watches into its mailbox; release them when it dies
-    (before its EXIT/DOWN go out, so its next instance can watch with the same tokens)."""
+    """Register a child's declared watches into its own mailbox: its events are its messages,
+    and the bus releases the watches when the child dies, before its EXIT/DOWN go out (so its
+    next instance can watch with the same tokens)."""
     def register(pid: proc.Pid, watches: Sequence[tuple[str, Any]]) -> None:
-        box = pid._proc.mailbox()  # the child's own mailbox: events are its messages
+        box = proc.mailbox(pid)
+        if box is None:
+            return  # died already: nothing to watch for
         done: list[tuple[str, Any]] = []
         try:
             for path, token in watches:
                 client.watch(path, token, mailbox=box)
                 done.append((path, token))
         except BaseException:
-            release(pid, None, done)
+            for path, token in done:
+                client.unwatch_nowait(path, token)
             raise
-        proc.add_exit_hook(lambda dead, reason: release(dead, reason, done), pid=pid)
-
-    def release(_pid: Any, _reason: Any, watches: list[tuple[str, Any]]) -> None:
-        for path, token in watches:
-            client.unwatch_nowait(path, token)
 
     return register
 

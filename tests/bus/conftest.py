@@ -23,6 +23,7 @@ from xsactor import Client, mailbox_of
 from xsactor.daemon.config import DaemonConfig
 from xsactor.daemon.server import Daemon
 from xsactor.testing.util import scratch_dir, wait_for
+from xsactor.testing.watches import no_stray_watches
 
 from .fakexs import FakeXenStored
 
@@ -87,8 +88,9 @@ def make_client(path: str, **options: Any) -> Client:
 
 
 @pytest.fixture
-def clients() -> Iterator[Callable[..., Client]]:
-    """Make clients that are closed at the end of the test."""
+def clients(request: pytest.FixtureRequest) -> Iterator[Callable[..., Client]]:
+    """Make clients that are closed at the end of the test, after checking that the daemon
+    holds no watch of a dead subscriber."""
     made: list[Client] = []
 
     def make(path: str, **options: Any) -> Client:
@@ -96,8 +98,14 @@ def clients() -> Iterator[Callable[..., Client]]:
         made.append(client)
         return client
     yield make
-    for client in made:
-        client.close()
+    try:
+        daemon = next((request.getfixturevalue(name) for name in ("server", "embedded", "fake")
+                       if name in request.fixturenames), None)
+        if daemon is not None and made:
+            no_stray_watches(daemon, made)
+    finally:
+        for client in made:
+            client.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import gevent.event
 import pytest
 
 from xsactor import EEXIST, Client, ReceiveTimeout, mailbox_of
-from xsactor.actors import process as px
 from xsactor.protocol import Op, Packet
 
 from .conftest import GUEST, until
@@ -116,27 +115,6 @@ def test_dead_raw_greenlet_watch_removed_on_next_event(fake: FakeXenStored,
     assert client.conn.watches() == []
 
 
-def test_a_dead_process_watches_are_released_before_its_down(fake: FakeXenStored,
-                                                              clients: Any) -> None:
-    """A process (a raw greenlet) that watched is unwatched by its exit hook, before its DOWN
-    goes out: whoever restarts it can watch the same token at once."""
-    client = clients(fake.socket_path)
-
-    def body() -> None:
-        client.watch("/w/proc", "proctok")
-        px.receive("never")
-
-    pid = px.spawn(body)
-    until(lambda: len(client.conn.watches()) == 1, what="the process's watch")
-    ref = px.monitor(pid)
-    px.exit(pid, "boom")
-    px.receive(("DOWN", ref, "process", pid, px.ANY), 5)
-    assert client.conn.watches() == []
-    assert client.watch("/w/proc", "proctok") == "proctok"  # no EEXIST
-    client.unwatch("/w/proc", "proctok")
-    until(lambda: fake.watch_count() == 0, what="the UNWATCHes")
-
-
 def test_bad_packets_never_kill_the_reader(fake: FakeXenStored, clients: Any) -> None:
     client = clients(fake.socket_path)
     token = client.watch("/w/bad")
@@ -221,3 +199,37 @@ def test_unwatch_nowait_stops_at_once_and_unwatches_in_the_background(
         ops = [p.op for p in fake.all_received if p.op in (Op.WATCH, Op.UNWATCH)]
         assert ops == [Op.WATCH, Op.UNWATCH, Op.WATCH]  # sent in order
         assert client.next_event("n", timeout=5) == ("/w/n", "n")
+
+
+def test_a_subscriber_that_stops_reading_has_a_bounded_mailbox(client: Client) -> None:
+    """Distinct events beyond the limit merge into one event on the watched path: the bus
+    never blocks and the mailbox stays bounded; the subscriber re-reads the whole subtree."""
+    client.conn.max_queued_events = 20
+    box = mailbox_of()
+    client.watch("/slow", "slow")
+    assert client.next_event("slow", timeout=5) == ("/slow", "slow")
+    writes = [gevent.spawn(client.write, f"/slow/k{i}", "v") for i in range(200)]
+    gevent.joinall(writes, timeout=10, raise_error=True)
+    client.get_domain_path(0)  # every event is in
+    assert len(box) == 21  # 20 distinct events, then one overflow event
+    got = _drain(box)
+    assert len(set(got)) == 21
+    assert all(path.startswith("/slow/k") for _kind, path, _token in got[:20])
+    assert got[-1] == ("watch_event", "/slow", "slow")  # the overflow event
+    client.write("/slow/k0", "again")  # room again: events are exact again
+    assert client.next_event("slow", timeout=5) == ("/slow/k0", "slow")
+
+
+def test_a_bounded_mailbox_gets_the_overflow_event_past_its_bound(client: Client) -> None:
+    from xsactor.actors import Mailbox
+
+    box = Mailbox(bound=3)
+    client.watch("/bounded", "b", mailbox=box)
+    assert box.receive(5) == ("watch_event", "/bounded", "b")
+    for i in range(10):
+        client.write(f"/bounded/k{i}", "v")
+    client.get_domain_path(0)
+    assert len(box) == 4 and box.dropped == 7
+    assert _drain(box) == [("watch_event", f"/bounded/k{i}", "b") for i in range(3)] + [
+        ("watch_event", "/bounded", "b")]
+    client.unwatch("/bounded", "b")

@@ -63,7 +63,8 @@ def plan(seed: int, length: int) -> list[Step]:
         elif kind == "rel":
             steps.append((TOOLSTACK, Op.RELEASE, join_args(6), 0))
         else:
-            steps.append((TOOLSTACK, "hypervisor", rnd.choice([b"shutdown", b"crashed", b"running"]), 0))
+            state = rnd.choice([b"shutdown", b"crashed", b"running"])
+            steps.append((TOOLSTACK, "hypervisor", state, 0))
     return steps
 
 

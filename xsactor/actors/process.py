@@ -57,8 +57,8 @@ from .terms import (
 __all__ = [
     "ANY", "KILL", "KILLED", "NOPROC", "NORMAL", "SHUTDOWN", "BadArg", "Exit", "ExitError",
     "NoProc", "Pid", "Ref", "Shutdown", "add_exit_hook", "add_info_provider", "adopt", "alias",
-    "demonitor", "exit", "is_alive", "is_normal_reason", "link", "matcher", "monitor", "pid_of",
-    "process_info", "processes", "receive", "register", "registered", "release_self",
+    "demonitor", "exit", "is_alive", "is_normal_reason", "link", "mailbox", "matcher", "monitor",
+    "pid_of", "process_info", "processes", "receive", "register", "registered", "release_self",
     "remove_exit_hook", "self_pid", "send", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
     "trap_exit", "unalias", "unlink", "unregister", "whereis",
 ]
@@ -586,6 +586,13 @@ def pid_of(greenlet: Any = None) -> Pid | None:
     a plain greenlet (never adopts it: for layers such as the bus that only act on processes)."""
     proc = _BY_GREENLET.get(getcurrent() if greenlet is None else greenlet)
     return proc.pid if proc is not None and proc.alive else None
+
+
+def mailbox(pid: Pid) -> Mailbox | None:
+    """The mailbox of the live process ``pid`` (None if it is dead): for layers that deliver
+    into it, such as the bus registering a watch on the process's behalf."""
+    proc = pid._proc
+    return proc.mailbox() if proc.alive else None
 
 
 def process_info(pid: Pid) -> dict[str, Any] | None:

@@ -119,7 +119,6 @@ class Client:
         self._domid: int | None = None
         self._valid: dict[str, bytes] = {}
         self._recorders: dict[Any, set[str]] = {}
-        self._open_tx: set[int] = set()
         self.conn.open()
 
     @staticmethod
@@ -143,8 +142,8 @@ class Client:
         """Close the connection; on the device, end the open transactions first (the
         kernel's own cleanup of a closed file unbalances its suspend accounting)."""
         if self.conn.kind == DEVICE and not self.conn.closed:
-            for tid in list(self._open_tx):
-                self._quiet_rollback(tid, timeout=CLOSE_ROLLBACK_TIMEOUT)
+            for tx_id in self.conn.open_transactions():
+                self._quiet_rollback(tx_id, timeout=CLOSE_ROLLBACK_TIMEOUT)
         self.conn.close()
 
     def __enter__(self) -> Client:
@@ -373,12 +372,13 @@ class Client:
         return reply.rstrip(b"\0").decode()
 
     # -- watches -------------------------------------------------------------------------
-    def _watch_key(self, path: str, wire_token: bytes) -> tuple[str, bytes]:
+    def _watch_key(self, path: str, wire_token: bytes,
+                   timeout: Any = _DEFAULT) -> tuple[str, bytes]:
         """A watch's identity, as the daemon's: the absolute path and the token."""
         if not path.startswith(("/", "@")):
             # When our domid is unknowable, the relative form stands for itself.
             with contextlib.suppress(XenStoreError, ConnectionLost):
-                path = canonicalize(path, self.home)
+                path = canonicalize(path, home_path(self.domid(timeout=timeout)))
         return path, wire_token
 
     def watch(self, path: str, token: Any = None, *, mailbox: Mailbox | None = None,
@@ -398,7 +398,11 @@ class Client:
         if len(payload) > self.conn.max_payload:  # before anything is sent (domid included)
             raise E2BIG(f"WATCH payload of {len(payload)} bytes is over the "
                         f"{self.conn.max_payload}-byte limit", path=path)
-        key = self._watch_key(path, wire_token)
+        deadline = None if timeout is _DEFAULT or timeout is None else (
+            time.monotonic() + timeout)
+        key = self._watch_key(path, wire_token, timeout)  # may ask the daemon for our domid
+        if deadline is not None:
+            timeout = max(0.0, deadline - time.monotonic())
         if self.conn.find_watch(key) is not None:
             raise EEXIST("already watched with this token", path=path)
         box = mailbox if mailbox is not None else mailbox_of()
@@ -462,24 +466,27 @@ class Client:
         generation = self.conn.generation
         reply = self.conn.call(Op.TRANSACTION_START, b"\0", timeout=timeout)
         tid = TransactionId(int(reply.rstrip(b"\0")), generation)
-        self._open_tx = {t for t in self._open_tx  # those of older connections are gone
-                         if getattr(t, "generation", generation) == generation}
-        self._open_tx.add(tid)
+        self.conn.hold_transaction(tid)  # a process that dies ends it
         return tid
 
     def commit(self, tid: int, *, timeout: Any = _DEFAULT) -> None:
         """End the transaction, keeping its changes; EAGAIN if it conflicted (retry it)."""
-        self._open_tx.discard(tid)
-        self.conn.call(Op.TRANSACTION_END, b"T\0", self._tx(tid), timeout=timeout)
+        tx_id = self._tx(tid)
+        try:
+            self.conn.call(Op.TRANSACTION_END, b"T\0", tx_id, timeout=timeout)
+        finally:
+            self.conn.release_transaction(tx_id)
 
     def rollback(self, tid: int, *, timeout: Any = _DEFAULT) -> None:
         """End the transaction, dropping its changes (a no-op after a reconnect)."""
-        self._open_tx.discard(tid)
         try:
             tx_id = self._tx(tid)
         except EAGAIN:
             return  # the daemon dropped it with the old connection
-        self.conn.call(Op.TRANSACTION_END, b"F\0", tx_id, timeout=timeout)
+        try:
+            self.conn.call(Op.TRANSACTION_END, b"F\0", tx_id, timeout=timeout)
+        finally:
+            self.conn.release_transaction(tx_id)
 
     def _quiet_rollback(self, tid: int, timeout: Any = _DEFAULT) -> None:
         try:

@@ -35,9 +35,8 @@ import gevent
 from gevent import Greenlet, GreenletExit, Timeout
 from gevent.event import AsyncResult, Event
 
-from ..actors import process
-from ..actors.mailbox import Mailbox, Match
-from ..logs import get_logger
+from ..actors.mailbox import Mailbox
+from ..logs import LogSummary, get_logger
 from ..protocol import Decoder, Op
 from ..protocol.errors import E2BIG, ConnectionLost, ProtocolError, error_from_payload
 from ..protocol.ops import HEADER, op_name
@@ -45,7 +44,9 @@ from ..protocol.packets import Packet, encode, join_args, split_args
 from ..protocol.paths import is_within
 from .device import DeviceWrites
 from .errors import BusClosed, RequestTimeout
+from .subscribers import Subscribers
 from .transports import Connector, DeviceTransport, Transport, request_error
+from .watches import Watch, events_of
 
 __all__ = ["Connection", "State", "Watch", "events_of"]
 
@@ -55,15 +56,6 @@ _ERROR = int(Op.ERROR)
 _WATCH_EVENT = int(Op.WATCH_EVENT)
 _DEFAULT: Any = object()
 _names = itertools.count(1)
-
-
-def events_of(token: Any = None) -> Match:
-    """A mailbox match for the ``("watch_event", path, token)`` messages of ``token`` (of any
-    token when None: a watch token is never None)."""
-    def match(message: Any) -> bool:
-        return (type(message) is tuple and len(message) == 3 and message[0] == "watch_event"
-                and (token is None or message[2] == token))
-    return match
 
 
 class State(enum.Enum):
@@ -77,24 +69,6 @@ class State(enum.Enum):
 
 StateListener = Callable[["Connection", State], None]
 """Called as ``listener(conn, state)`` on every state change (in the bus greenlet)."""
-
-
-class Watch:
-    """A registered watch: its path and token as given, and the mailbox its events go to."""
-
-    __slots__ = ("generation", "key", "mailbox", "path", "token", "wire_token")
-
-    def __init__(self, path: str, token: Any, wire_token: bytes, key: tuple[str, bytes],
-                 mailbox: Mailbox) -> None:
-        self.path = path
-        self.token = token
-        self.wire_token = wire_token
-        self.key = key
-        self.mailbox = mailbox
-        self.generation = 0
-
-    def __repr__(self) -> str:
-        return f"<Watch {self.path!r} token={self.token!r}>"
 
 
 class _Ignore:
@@ -112,6 +86,31 @@ class _Ignore:
 
     def set_exception(self, exc: BaseException) -> None:
         pass
+
+
+class _GivenUp:
+    """Pending entry for a WATCH or TRANSACTION_START whose caller gave up (a timeout, a kill):
+    when its reply comes, what it opened on the daemon is closed again."""
+
+    __slots__ = ("conn", "op", "payload")
+
+    def __init__(self, conn: Connection, op: int, payload: bytes) -> None:
+        self.conn = conn
+        self.op = op
+        self.payload = payload
+
+    def set(self, packet: Packet) -> None:
+        self.conn._late_replies.note(op=op_name(self.op), req_id=packet.req_id)
+        if packet.op == self.op:
+            self.conn._undo(self.op, self.payload, packet.payload)
+
+    def set_exception(self, exc: BaseException) -> None:
+        pass  # the connection is gone, and with it what the request opened
+
+
+_UNDONE = frozenset({int(Op.WATCH), int(Op.TRANSACTION_START)})
+"""Requests whose success opens something on the daemon: the bus closes it again when the
+caller gave up before the reply."""
 
 
 class _WatchRestore:
@@ -145,7 +144,8 @@ class Connection:
 
     def __init__(self, connector: Connector, *, name: str | None = None,
                  reconnect: bool = True, default_timeout: float | None = None,
-                 backoff_initial: float = 0.05, backoff_max: float = 5.0) -> None:
+                 backoff_initial: float = 0.05, backoff_max: float = 5.0,
+                 max_queued_events: int = 10_000) -> None:
         self._connector = connector
         self.name = name or f"xs{next(_names)}"
         self.reconnect = reconnect
@@ -183,7 +183,12 @@ class Connection:
 
         self._watches: dict[bytes, list[Watch]] = {}
         self._watch_keys: dict[tuple[str, bytes], Watch] = {}
-        self._linked: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.subscribers = Subscribers(self)
+        self._late_replies = LogSummary(self._log, "late or unknown replies dropped")
+        self._overflows = LogSummary(self._log, "subscriber not keeping up: events merged")
+        self.max_queued_events = max_queued_events
+        """At most this many distinct watch events queued per mailbox; beyond it (or the
+        mailbox's bound) each watch queues one event on its own path instead."""
 
     # -- lifetime ------------------------------------------------------------------------
     def open(self) -> Connection:
@@ -295,6 +300,7 @@ class Connection:
             raise E2BIG(f"{op_name(op)} payload of {len(payload)} bytes is over the "
                         f"{self.max_payload}-byte limit of the {self.kind}", path=path)
         result = AsyncResult()
+        generation = self.generation
         req_id = self._enqueue(op, payload, tx_id, result)
         if timeout is _DEFAULT:
             if self._timeout is not None:
@@ -302,7 +308,7 @@ class Connection:
                 try:
                     reply = result.get()
                 except BaseException:
-                    self._forget(req_id)
+                    self._give_up(req_id, op, payload, result, generation)
                     raise
                 expiry, pending = self._expiry, self._pending
                 while expiry and expiry[0][1] not in pending:
@@ -316,7 +322,7 @@ class Connection:
             try:
                 reply = result.get()
             except BaseException as exc:
-                self._forget(req_id)  # timed out or killed
+                self._give_up(req_id, op, payload, result, generation)
                 if timer is not None and exc is timer:
                     raise RequestTimeout(
                         f"{self.name}: no reply to {op_name(op)} within {timeout} s") from None
@@ -344,6 +350,40 @@ class Connection:
         if self._pending.pop(req_id, None) is not None and self._device is not None:
             self._device.release()
 
+    def _give_up(self, req_id: int, op: int, payload: bytes, result: AsyncResult,
+                 generation: int) -> None:
+        """The caller of request ``req_id`` stopped waiting (timeout, kill): forget it, but
+        close again on the daemon whatever its reply opens (or opened already)."""
+        replied = result.ready() and result.successful()
+        if op in _UNDONE and not replied and generation == self.generation \
+                and self.transport is not None:
+            # Still out on the daemon: undo at its reply. Replacing the entry keeps its place
+            # in the pending order, which the device's one-WATCH-alone rule reads.
+            self._pending[req_id] = _GivenUp(self, op, payload)
+            return
+        self._forget(req_id)
+        if op in _UNDONE and replied and result.value.op == op:
+            # replied, but the caller never saw it
+            self._undo(op, payload, result.value.payload)
+
+    def _undo(self, op: int, payload: bytes, reply: bytes) -> None:
+        """Close what a successful ``op`` opened: end the transaction, remove the watch."""
+        if op == Op.TRANSACTION_START:
+            tx_id = int(reply.rstrip(b"\0") or 0)
+            self._log.debug("ending a transaction its caller gave up on", tx_id=tx_id)
+            self.send_nowait(Op.TRANSACTION_END, b"F\0", tx_id)
+        elif op == Op.WATCH:
+            path, token = split_args(payload)[:2]
+            if self.subscribers.unwatch_pending(token, path.decode("utf-8", "surrogateescape")):
+                return  # its dead subscriber's exit hook has sent the UNWATCH already
+            self._log.debug("removing a watch its caller gave up on")
+            self.send_nowait(Op.UNWATCH, payload)
+
+    def flush_log_summaries(self) -> None:
+        """Log now the warnings a rate limit holds back (late replies, overflows)."""
+        self._late_replies.flush()
+        self._overflows.flush()
+
     def _sweep(self) -> None:
         """Timer callback (in the hub): fail the requests past the default timeout."""
         now = time.monotonic()
@@ -363,11 +403,13 @@ class Connection:
         if expired and self._device is not None:
             self._device.release()
 
-    def send_nowait(self, op: int, payload: bytes, tx_id: int = 0) -> bool:
-        """Queue a request whose reply is ignored (safe from the hub); False if not sent."""
+    def send_nowait(self, op: int, payload: bytes, tx_id: int = 0, *,
+                    entry: Any = None) -> bool:
+        """Queue a request whose reply is ignored, or given to ``entry.set(packet)`` (safe
+        from the hub); False if not sent."""
         if self.transport is None or len(payload) > self.max_payload:
             return False
-        req_id = self._enqueue(op, payload, tx_id, _Ignore(op))
+        req_id = self._enqueue(op, payload, tx_id, _Ignore(op) if entry is None else entry)
         if self._timeout is not None:
             self._expire(req_id)
         return True
@@ -379,15 +421,8 @@ class Connection:
         self._watch_keys[watch.key] = watch
         self._watches.setdefault(watch.wire_token, []).append(watch)
         watch.generation = self.generation
-        owner = watch.mailbox.owner
-        if owner is None or owner in self._linked:
-            return
-        if isinstance(owner, Greenlet):
-            self._linked.add(owner)
-            owner.rawlink(self._subscriber_exited)
-        elif (pid := process.pid_of(owner)) is not None:  # a process on a raw greenlet
-            self._linked.add(owner)
-            process.add_exit_hook(lambda _pid, _reason: self._subscriber_exited(owner), pid=pid)
+        watch.holder = self.subscribers.holder_of(watch.mailbox.owner)
+        self.subscribers.watch_added(watch)
 
     def find_watch(self, key: tuple[str, bytes]) -> Watch | None:
         return self._watch_keys.get(key)
@@ -406,6 +441,7 @@ class Connection:
             group.remove(watch)
             if not group:
                 del self._watches[watch.wire_token]
+        self.subscribers.watch_dropped(watch)
         return True
 
     def remove_watch(self, watch: Watch) -> bool:
@@ -417,16 +453,28 @@ class Connection:
             watch.mailbox.purge(events_of(watch.token))
         return True
 
-    def _reap(self, watch: Watch, why: str) -> None:
-        """The subscriber is gone: forget the watch and UNWATCH it on the daemon."""
-        if self._drop_watch(watch):
+    def _reap(self, watch: Watch, why: str, *, purge: bool = True) -> None:
+        """The subscriber is gone: forget the watch, purge its queued events (unless the
+        caller does) and UNWATCH it on the daemon."""
+        if self.remove_watch(watch) if purge else self._drop_watch(watch):
             self._log.debug("watch removed", path=watch.path, token=watch.token, why=why)
-            self.send_nowait(Op.UNWATCH, join_args(watch.path, watch.wire_token))
+            self.subscribers.unwatch(watch)
 
-    def _subscriber_exited(self, greenlet: Any) -> None:
-        for watch in list(self._watch_keys.values()):
-            if watch.mailbox.owner is greenlet:
-                self._reap(watch, "subscriber exited")
+    def hold_transaction(self, tx_id: int) -> None:
+        """The caller opened ``tx_id``: if it is a process, its death ends the transaction."""
+        self.subscribers.transaction_started(tx_id)
+
+    def release_transaction(self, tx_id: int) -> None:
+        """``tx_id`` was committed or rolled back."""
+        self.subscribers.transaction_ended(tx_id)
+
+    def open_transactions(self) -> list[int]:
+        """The transactions this connection opened and has not ended yet."""
+        return list(self.subscribers.open_tx)
+
+    def held_transactions(self) -> int:
+        """How many transactions of live processes the bus would end at their death."""
+        return sum(len(held) for held in self.subscribers.transactions.values())
 
     def _route_event(self, packet: Packet) -> None:
         args = split_args(packet.payload)
@@ -439,6 +487,9 @@ class Connection:
             self._log.debug("event for unknown token dropped", token=wire_token)
             return
         path = args[0].decode("utf-8", "surrogateescape")
+        if self.subscribers.unwatching and self.subscribers.stale(wire_token, path):
+            self._log.debug("event of a released watch dropped", path=path, token=wire_token)
+            return
         if len(group) > 1:
             targets = [w for w in group if is_within(path, w.path)]
             if not targets:
@@ -449,10 +500,18 @@ class Connection:
             targets = group
         for watch in targets:
             box = watch.mailbox
-            if box.owner_alive:
-                box.put(("watch_event", path, watch.token), coalesce=True)
-            else:
+            if not box.owner_alive:
                 self._reap(watch, "subscriber gone")
+                continue
+            event = ("watch_event", path, watch.token)
+            if box.coalescing < self.max_queued_events:
+                dropped = box.dropped
+                if box.put(event, coalesce=True) or box.dropped == dropped:
+                    continue  # queued, or coalesced into an equal queued event
+            # Overflow: the subscriber is not keeping up. One event on the watched path
+            # itself stands for every change below it (at most one per watch is queued).
+            if box.put(("watch_event", watch.path, watch.token), coalesce=True, system=True):
+                self._overflows.note(path=watch.path, token=watch.token)
 
     # -- the owner and the writer --------------------------------------------------------
     def _begin(self, transport: Transport) -> None:
@@ -474,6 +533,7 @@ class Connection:
         else:
             self._device = None
             self._writer = gevent.spawn(self._write_loop, transport, wake)
+        self.subscribers.reconnected()
         for watch in list(self._watch_keys.values()):
             if not watch.mailbox.owner_alive:
                 self._drop_watch(watch)
@@ -537,6 +597,8 @@ class Connection:
             self._closing = True
             self._end(self.transport, "closed")
             self._sweeper.stop()
+            self._late_replies.flush()
+            self._overflows.flush()
             self._set_state(State.CLOSED)
 
     def _serve(self, transport: Transport) -> str:
@@ -561,9 +623,8 @@ class Connection:
                         continue
                     entry = pending.pop(packet.req_id, None)
                     if entry is None:
-                        self._log.warning("reply for unknown req_id dropped",
-                                          req_id=packet.req_id, tx_id=packet.tx_id,
-                                          op=op_name(packet.op))
+                        self._late_replies.note(req_id=packet.req_id, tx_id=packet.tx_id,
+                                                op=op_name(packet.op))
                     else:
                         entry.set(packet)
                 if device is not None and device.held:

@@ -76,7 +76,9 @@ def no_leftovers(timeout: float = 2.0) -> Iterator[None]:
             process.exit(pid, process.KILL)
         gevent.sleep(0)
         pytest.fail(f"processes left after the test: {left}", pytrace=False)
-    gevent.sleep(0)
+    with contextlib.suppress(TimeoutError):  # let what was stopped finish unwinding
+        wait_for(lambda: not tracker.running() - before, timeout / 4, "greenlets to end",
+                 sleep=gevent.sleep)
     stray = tracker.running() - before
     if stray:
         loop = gevent.get_hub().loop
