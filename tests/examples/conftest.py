@@ -4,7 +4,8 @@
 ``agents.connect(socket, declared=True)`` opens a Client and installs the runner's watch
 registrar and restart gate for it (one such client per test: the registrar is global);
 ``agents.start(spec)`` starts a tree linked to the test (which traps exits); at the end every
-tree is stopped as a runner stops it (``shutdown``, reverse order), then the clients close.
+tree is stopped as a runner stops it (``shutdown``, reverse order), no watch may be left on
+any of the clients, and they close.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class Agents:
         try:
             for root in reversed(list(self.roots)):
                 self.stop(root)
+            left = [w for client in self.clients for w in client.conn.watches()]
+            assert not left, f"watches left after the trees stopped: {left}"
         finally:
             if self.restore:
                 sup.set_watch_registrar(self.restore[0])
