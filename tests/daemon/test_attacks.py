@@ -167,6 +167,22 @@ def test_events_a_guest_does_not_read_hold_back_the_guest_causing_them() -> None
         sender.join(ANSWER)
 
 
+def test_guest_not_reading_dom0_events_is_closed_past_output_max() -> None:
+    with serving("--output-max", "262144", guests=(GUEST,)) as daemon:
+        data = f"/local/domain/{GUEST}/data"
+        with daemon.guest(GUEST, timeout=ANSWER) as watcher, \
+                daemon.dom0(timeout=ANSWER) as dom0:
+            watcher.watch(data, "w")
+            # dom0 is not held back; 1.2 MB of distinct events the guest never reads.
+            packets = [Packet.write(f"{data}/{'n' * 1500}{i}", b"", req_id=i)
+                       for i in range(800)]
+            dom0.send(*packets)
+            for packet in packets:
+                assert not dom0.reply_to(packet.req_id).is_error
+            assert watcher.is_closed(timeout=ANSWER)
+            assert dom0.read("/local/domain/0/name") == b"Domain-0"
+
+
 # -- descriptors -----------------------------------------------------------------------------
 def served(path: str) -> WireClient | None:
     """A new guest connection if the daemon serves it (None if it closes it at once)."""
