@@ -145,7 +145,9 @@ def test_index_delivers_what_a_full_scan_delivers(scenario: dict) -> None:
         assert conn.events == model.events, f"connection {conn.id}"
         assert list(conn.watches) == list(model.watches)
     assert {(conn.id, w.seq) for conn in indexed for w in conn.watches.values()} == {
-        (conn.id, seq) for bucket in hub.index.values() for seq, (conn, _) in bucket.items()}
+        (conn.id, w.seq) for bucket in hub.index.values() for conn, w in bucket}
+    for bucket in hub.index.values():
+        assert [w.seq for _, w in bucket] == sorted(w.seq for _, w in bucket)
 
 
 def test_unrelated_watches_are_never_looked_at() -> None:

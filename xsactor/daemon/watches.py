@@ -67,8 +67,12 @@ class Watcher(Identity, Protocol):
 
 
 Entry = tuple[Watcher, Watch]
-Bucket = dict[int, Entry]
-"""The watches on one path, keyed (and so ordered) by registration number."""
+Bucket = list[Entry]
+"""The watches on one path, in registration order (a list: most paths have one watch)."""
+
+
+def _registration(entry: Entry) -> int:
+    return entry[1].seq
 
 
 class WatchHub:
@@ -83,12 +87,13 @@ class WatchHub:
 
     # -- registry --------------------------------------------------------------------------
     def add(self, conn: Watcher, watch: Watch) -> None:
-        watch.seq = seq = next(self._seq)
+        watch.seq = next(self._seq)
         conn.watches[(watch.path, watch.token)] = watch
         bucket = self.index.get(watch.path)
         if bucket is None:
-            bucket = self.index[watch.path] = {}
-        bucket[seq] = (conn, watch)
+            self.index[watch.path] = [(conn, watch)]
+        else:
+            bucket.append((conn, watch))
 
     def remove(self, conn: Watcher, key: tuple[str, bytes]) -> Watch | None:
         watch = conn.watches.pop(key, None)
@@ -107,7 +112,10 @@ class WatchHub:
 
     def _unindex(self, watch: Watch) -> None:
         bucket = self.index[watch.path]
-        del bucket[watch.seq]
+        for position, (_, entry) in enumerate(bucket):
+            if entry is watch:
+                del bucket[position]
+                break
         if not bucket:
             del self.index[watch.path]
 
@@ -121,7 +129,7 @@ class WatchHub:
         get = index.get
         if exact:
             bucket = get(path)
-            return list(bucket.values()) if bucket else []
+            return bucket.copy() if bucket else []
         found: list[Bucket] = []
         bucket = get("/")
         if bucket:
@@ -139,8 +147,8 @@ class WatchHub:
         if not found:
             return []
         if len(found) == 1:
-            return list(found[0].values())
-        return [entry for _, entry in sorted(item for b in found for item in b.items())]
+            return found[0].copy()
+        return sorted((entry for b in found for entry in b), key=_registration)
 
     # -- delivery --------------------------------------------------------------------------
     def fire(self, path: str, exact: bool = False, node: Node | None = None,
@@ -173,7 +181,7 @@ class WatchHub:
         if not bucket:
             return
         acl = self.special_acl(name)
-        for conn, watch in list(bucket.values()):
+        for conn, watch in bucket.copy():
             if acl is not None and not perm_for(conn, acl) & READ:
                 continue
             conn.event(watch.payload(name), special=True)
