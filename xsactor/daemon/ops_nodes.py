@@ -147,7 +147,7 @@ def create(xs: State, view: View, conn: Connection, path: str, value: bytes) -> 
     ignored = top_parent.ignored
     unprivileged = not conn.privileged
     if unprivileged:
-        perms = (Perm(perms[0].access, conn.domid), *perms[1:])
+        perms = store.share((Perm(perms[0].access, conn.domid), *perms[1:]))
     generations: list[int] = []
     if unprivileged:
         quotas = xs.quotas
@@ -170,7 +170,7 @@ def create(xs: State, view: View, conn: Connection, path: str, value: bytes) -> 
     # Apply, in 4.17's (bottom-up) write order.
     new_nodes = []
     for level in range(len(names)):
-        node = Node(value if level == 0 else b"", perms, None, generations[level], ignored)
+        node = Node(value if level == 0 else b"", perms, generations[level], ignored)
         if level:
             node.add_child(basename(names[level - 1]))
         new_nodes.append(node)
@@ -272,7 +272,7 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     if owner != node.owner:
         view.account(node.owner, -1)
         view.account(owner, 1)
-    node.perms = perms
+    node.perms = xs.store.share(perms)
     node.ignored = None
     node.generation = xs.store.bump()
     view.store_node(path, node)

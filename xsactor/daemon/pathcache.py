@@ -42,6 +42,12 @@ class PathCache:
         cache[raw] = path
         self.size += cost
 
+    def forget(self, home: str) -> None:
+        """Drop the entries for requests from ``home`` (its domain is gone)."""
+        cache = self.homes.pop(home, None)
+        if cache:
+            self.size -= sum(len(raw) + len(path) + ENTRY_COST for raw, path in cache.items())
+
     def clear(self) -> None:
         for cache in self.homes.values():
             cache.clear()
