@@ -8,18 +8,17 @@ refused requests leaving bookkeeping behind, and a guest filling the path cache.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import resource
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import EACCES, ConnectionLost
 from xsactor.testing.daemons import EmbeddedDaemonProcess
-from xsactor.testing.util import wait_for
+from xsactor.testing.flood import flooding
+from xsactor.testing.util import rss_kb, wait_for
 from xsactor.testing.wire import WireClient, connect_unix
 
 from .conftest import Engine, serving
@@ -28,54 +27,6 @@ GUEST = 5
 ANSWER = 2.0
 """How long a request may stay unanswered before a case gives up on it (a bound, not a wait:
 the figures that matter, e.g. 100 ms under a flood, are measured by bench/daemon_scale.py)."""
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def _flood(path: str, batch: bytes, read_replies: bool, replies: Any, ready: Any) -> None:
-    """The flooding guest (a process of its own, so that the daemon is really flooded)."""
-    sock = connect_unix(path)
-    sock.settimeout(None)
-
-    def drain() -> None:
-        got = 0
-        size = 0
-        while data := sock.recv(1 << 20):
-            got += len(data)
-            size = size or 16 + int.from_bytes(data[12:16], "little")
-            replies.value = got // size
-
-    if read_replies:
-        threading.Thread(target=drain, daemon=True).start()
-    ready.set()
-    while True:
-        sock.sendall(batch)
-
-
-@contextlib.contextmanager
-def flooding(path: str, request: Packet, *, read_replies: bool) -> Iterator[Any]:
-    """A guest connection sending ``request`` without end (batches of 200), its replies read
-    (their count in the yielded value's ``.value``) or never read; stopped on exit."""
-    context = multiprocessing.get_context("fork")
-    replies = context.Value("q", 0, lock=False)
-    ready = context.Event()
-    process = context.Process(target=_flood, daemon=True,
-                              args=(path, request.encode() * 200, read_replies, replies, ready))
-    process.start()
-    try:
-        assert ready.wait(ANSWER), "the flooder did not start"
-        if read_replies:
-            wait_for(lambda: replies.value >= 1000, ANSWER, "the flood to get going")
-        yield replies
-    finally:
-        process.kill()
-        process.join(ANSWER)
 
 
 def guest_node(daemon: EmbeddedDaemonProcess, size: int) -> Packet:
@@ -90,7 +41,8 @@ def guest_node(daemon: EmbeddedDaemonProcess, size: int) -> Packet:
 def test_flooding_guest_does_not_starve_dom0_or_other_guests() -> None:
     with serving(guests=(GUEST, 6)) as daemon:
         request = guest_node(daemon, 32)
-        flood = flooding(daemon.guest_sockets[GUEST], request, read_replies=True)
+        flood = flooding(daemon.guest_sockets[GUEST], request, read_replies=True,
+                         timeout=ANSWER)
         with daemon.dom0(timeout=ANSWER) as dom0, daemon.guest(6, timeout=ANSWER) as other, \
                 flood as replies:
             for _ in range(10):

@@ -1,10 +1,11 @@
 """The daemon's sockets, served straight from the gevent hub's event loop.
 
 No greenlet per connection: each connection has a read watcher and a write watcher on the
-hub's loop, whose callbacks run in the hub itself, so a round trip costs no greenlet switch
-(the profile of the greenlet-per-connection design: two switches, a timer and a watcher start
-per request, more than the request itself). The loop is level-triggered and runs every ready
-callback once per turn, which gives the service its fairness:
+hub's loop, whose callbacks run in the hub itself, so a round trip costs one ``read``, the
+handler and one ``write`` (a greenlet per connection costs two switches and a watcher start
+and stop per request, and its reader never yields while its socket has data: one flooding
+client starved all others). The loop is level-triggered and runs every ready callback once
+per turn, which gives the service its fairness:
 
 - **Fair turns.** A readable connection is read once per turn, at most ``read_chunk`` bytes,
   and every whole request in them is answered; what it sent beyond waits for the next turn,
