@@ -177,6 +177,32 @@ def test_unrelated_watches_are_never_looked_at() -> None:
     assert Counting.looked == ["/a/b/c", RELEASE_DOMAIN]
 
 
+def test_the_permission_filter_runs_for_matching_connections_only() -> None:
+    store = build_store([("/a/b", (Perm(Access.READ, 0),))])
+    hub = WatchHub(store, lambda name: (Perm(Access.READ, 0),))
+    others = [FakeConn(number, number, False) for number in range(1, 101)]
+    for conn in others:
+        hub.add(conn, Watch(f"/elsewhere/{conn.id}", b"t"))
+        hub.add(conn, Watch("@introduceDomain", b"t"))
+    mine = FakeConn(500, 5, False)
+    hub.add(mine, Watch("/a", b"t"))
+    hub.add(mine, Watch("/a/b", b"u"))
+    checked: list[int] = []
+    permitted = hub._permitted
+
+    def counting(conn, *args):  # type: ignore[no-untyped-def]
+        checked.append(conn.id)
+        return permitted(conn, *args)
+
+    hub._permitted = counting  # type: ignore[method-assign]
+    hub.fire("/a/b")
+    assert checked == [500]
+    assert mine.events == [b"/a/b\0t\0", b"/a/b\0u\0"]
+    hub.fire_special(RELEASE_DOMAIN)
+    assert checked == [500]
+    assert all(not conn.events for conn in others)
+
+
 def test_watches_leave_the_index_with_their_connection() -> None:
     hub = WatchHub(Store(), lambda name: None)
     conn = FakeConn(1, 5, False)
