@@ -28,7 +28,7 @@ from gevent.event import Event
 from gevent.queue import Queue
 
 from xsactor.daemon.access import perm_for
-from xsactor.daemon.toolstack import Entry, GuestSpec, dom0_entries, guest_entries
+from xsactor.daemon.toolstack import Entry, GuestSpec, device_steps, dom0_entries, guest_steps
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.protocol.errors import (
     E2BIG,
@@ -459,8 +459,11 @@ class FakeXenStored:
             self.connections.add(FakeConnection(self, conn, domid))
 
     def add_guest(self, domid: int) -> str:
-        for entry in guest_entries(GuestSpec(domid)):
-            self._apply(entry)
+        spec = GuestSpec(domid)
+        for step in [*guest_steps(spec), *device_steps(spec)]:
+            for entry in step.entries:
+                if not entry.remove:
+                    self._apply(entry)
         path = os.path.join(self.rundir, f"guest{domid}")
         self.guest_sockets[domid] = path
         if self._listeners:

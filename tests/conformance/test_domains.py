@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xsactor.daemon.toolstack import GUEST_OWNED_NODES
+from xsactor.daemon.toolstack import GUEST_OWNED_NODES, GuestSpec
 from xsactor.protocol import Op
 
 from .conftest import Conn, Harness
@@ -339,7 +339,7 @@ def test_guest_home_values(daemon: Harness) -> None:
     assert g.read("vm") == vm_path(g.domid).encode()
     assert g.read("memory/target") == b"524288"
     assert g.read("memory/static-max") == b"524288"
-    assert g.read("memory/videoram") == b"-1"
+    assert g.read("memory/videoram") == b"0"
     assert g.read("cpu/0/availability") == b"online"
     assert g.read("store/port") == b"1"
     assert g.read("store/ring-ref") == b"0"
@@ -351,7 +351,7 @@ def test_guest_home_listing(daemon: Harness) -> None:
     g = daemon.guest()
     assert sorted(g.directory(g.home)) == sorted(
         [b"vm", b"name", b"cpu", b"memory", b"device", b"control", b"data", b"drivers",
-         b"feature", b"attr", b"error", b"domid", b"store"])
+         b"feature", b"attr", b"error", b"domid", b"store", b"console"])
     assert sorted(g.directory("control")) == sorted(
         [b"shutdown", b"feature-poweroff", b"feature-reboot", b"feature-suspend", b"sysrq",
          b"platform-feature-multiprocessor-suspend", b"platform-feature-xs_reset_watches"])
@@ -383,9 +383,10 @@ def test_guest_readonly_nodes(daemon: Harness, path: str) -> None:
     assert_error(wr(g, path, b"x"), "EACCES")
 
 
-def test_guest_cannot_read_vm_or_libxl(daemon: Harness) -> None:
+def test_guest_reads_its_vm_but_not_libxl(daemon: Harness) -> None:
     g = daemon.guest()
-    assert_error(g.request(Op.READ, f"{vm_path(g.domid)}/uuid"), "EACCES")
+    assert g.read(f"{vm_path(g.domid)}/uuid") == GuestSpec(g.domid).uuid.encode()
+    assert_error(wr(g, f"{vm_path(g.domid)}/uuid", b"x"), "EACCES")
     assert_error(g.request(Op.DIRECTORY, f"/libxl/{g.domid}"), "EACCES")
     assert_error(g.request(Op.DIRECTORY, "/local/domain"), "EACCES")
 
@@ -403,11 +404,11 @@ def test_dom0_sees_vm_and_libxl(daemon: Harness) -> None:
     vm = vm_path(g.domid)
     assert c.read(f"{vm}/uuid") == vm.split("/")[-1].encode()
     assert c.read(f"{vm}/name") == f"guest{g.domid}".encode()
-    assert c.get_perms(vm) == ["n0"]
-    assert c.directory(f"/libxl/{g.domid}") == [b"device"]
+    assert c.get_perms(vm) == ["n0", f"r{g.domid}"]
+    assert c.directory(f"/libxl/{g.domid}") == [b"device", b"type", b"dm-version"]
 
 
-def test_guest_owns_eleven_nodes(daemon: Harness) -> None:
+def test_guest_owns_twelve_nodes(daemon: Harness) -> None:
     g = daemon.guest()
     text = assert_success(daemon.dom0().request(Op.CONTROL, "quota", g.domid)).decode()
     assert quota_field(text, "nodes")[0] == str(GUEST_OWNED_NODES)

@@ -15,7 +15,6 @@ from .util import (
     assert_some_error,
     fail_normally,
     no_events,
-    vm_path,
     watch,
 )
 
@@ -35,7 +34,7 @@ def test_initial_event_for_missing_path(daemon: Harness) -> None:
 
 def test_initial_event_for_unreadable_path(daemon: Harness) -> None:
     g = daemon.guest()
-    path = vm_path(g.domid)
+    path = f"/libxl/{g.domid}"
     g.watch(path, "t")
     assert g.next_event() == ev(path, "t")
 

@@ -39,7 +39,14 @@ from ..protocol.perms import Perm, format_acl
 from .config import DaemonConfig
 from .connection import Connection
 from .core import XenStore
-from .toolstack import GuestSpec, apply_entries, dom0_entries, guest_entries
+from .toolstack import (
+    GuestSpec,
+    apply_entries,
+    apply_steps,
+    device_steps,
+    dom0_entries,
+    guest_steps,
+)
 
 log = get_logger(__name__)
 
@@ -191,14 +198,24 @@ class Toolstack:
             raise error_from_payload(reply.payload, path=packet.args[0].decode("latin-1"))
         return reply.payload
 
-    def mkdir(self, path: str) -> bytes:
-        return self.call(Packet.request(Op.MKDIR, path))
+    def mkdir(self, path: str, tx_id: int = 0) -> bytes:
+        return self.call(Packet.request(Op.MKDIR, path, tx_id=tx_id))
 
-    def write(self, path: str, value: bytes) -> bytes:
-        return self.call(Packet.write(path, value))
+    def write(self, path: str, value: bytes, tx_id: int = 0) -> bytes:
+        return self.call(Packet.write(path, value, tx_id=tx_id))
 
-    def set_perms(self, path: str, perms: Sequence[Perm]) -> bytes:
-        return self.call(Packet.request(Op.SET_PERMS, path, *format_acl(perms)))
+    def set_perms(self, path: str, perms: Sequence[Perm], tx_id: int = 0) -> bytes:
+        return self.call(Packet.request(Op.SET_PERMS, path, *format_acl(perms), tx_id=tx_id))
+
+    def rm(self, path: str, tx_id: int = 0) -> bytes:
+        return self.call(Packet.request(Op.RM, path, tx_id=tx_id))
+
+    def start(self) -> int:
+        return int(self.call(Packet.request(Op.TRANSACTION_START, "")).rstrip(b"\0"))
+
+    def end(self, tx_id: int, commit: bool = True) -> bytes:
+        return self.call(Packet.request(Op.TRANSACTION_END, "T" if commit else "F",
+                                        tx_id=tx_id))
 
     def introduce(self, domid: int, gfn: int, port: int) -> bytes:
         return self.call(Packet.request(Op.INTRODUCE, domid, gfn, port))
@@ -270,9 +287,10 @@ class Daemon:
         if isinstance(spec, int):
             spec = GuestSpec(spec)
         path = socket_path or self.config.guest_socket(spec.domid)
-        apply_entries(toolstack, guest_entries(spec))
+        apply_steps(toolstack, guest_steps(spec))
         self._guest_paths[spec.domid] = path
         toolstack.introduce(spec.domid, spec.store_gfn, spec.store_port)
+        apply_steps(toolstack, device_steps(spec))
         return self._server_paths.get(spec.domid, path)
 
     def set_domain_state(self, domid: int, state: str) -> None:
