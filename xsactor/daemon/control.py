@@ -24,21 +24,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..logs import get_logger
 from ..protocol.errors import EINVAL, ENOENT
+from ..protocol.ops import Op
+from ..protocol.packets import split_args
+from .connection import Connection
 from .cparse import atoi, atou
-
-if TYPE_CHECKING:
-    from .connection import Connection
-    from .core import XenStore
+from .ops_domains import set_domain_state
+from .state import OK, State
+from .transactions import Transaction
 
 log = get_logger(__name__)
 
-OK = b"OK\0"
-
-Command = Callable[["XenStore", "Connection", list[bytes]], bytes]
+Command = Callable[[State, Connection, list[bytes]], bytes]
 
 HELP: tuple[tuple[str, str], ...] = (
     ("check", ""),
@@ -58,7 +57,7 @@ def _text(reply: str) -> bytes:
     return reply.encode() + b"\0"
 
 
-def do_check(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_check(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     if args:
         raise EINVAL("check takes no arguments")
     log.info("Checking store ...")
@@ -68,21 +67,21 @@ def do_check(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
     return OK
 
 
-def do_log(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_log(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     if len(args) != 1 or args[0] not in (b"on", b"off"):
         raise EINVAL("log on|off")
     log.info("control: log", state=args[0].decode())
     return OK
 
 
-def do_logfile(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_logfile(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     if len(args) != 1:
         raise EINVAL("logfile <file>")
     log.info("control: logfile", file=args[0].decode("latin-1"))
     return OK
 
 
-def do_memreport(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_memreport(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     if len(args) != 1:
         raise EINVAL("no trace file to report into")
     try:
@@ -94,21 +93,21 @@ def do_memreport(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
     return OK
 
 
-def do_print(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_print(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     if len(args) != 1:
         raise EINVAL("print <string>")
     log.info("control: print", text=args[0].decode("latin-1"))
     return OK
 
 
-def _quota_set(xs: XenStore, args: list[bytes], *, soft: bool) -> bytes:
+def _quota_set(xs: State, args: list[bytes], *, soft: bool) -> bytes:
     if len(args) != 2:
         raise EINVAL("set <name> <val>")
     xs.quotas.set(args[0].decode("latin-1"), atoi(args[1]), soft=soft)
     return OK
 
 
-def domain_usage(xs: XenStore, domid: int) -> str:
+def domain_usage(xs: State, domid: int) -> str:
     """``quota <domid>``: nodes, watches, transactions, outstanding, memory."""
     domain = xs.domains.get(domid)
     if domain is None:
@@ -117,7 +116,7 @@ def domain_usage(xs: XenStore, domid: int) -> str:
     for path, node in xs.store.nodes.items():
         if node.owner & 0xFFFFFFFF == domid:
             memory += len(path) + node.size()
-    for member in domain.connections:
+    for member in xs.members(domain):
         for watch in member.watches.values():
             memory += len(watch.path) + len(watch.token)
         if member.privileged:
@@ -138,7 +137,7 @@ def domain_usage(xs: XenStore, domid: int) -> str:
     return "".join(lines)
 
 
-def do_quota(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_quota(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     if not args:
         return _text(xs.quotas.listing())
     if args[0] == b"set":
@@ -148,7 +147,7 @@ def do_quota(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
     return _text(domain_usage(xs, atou(args[0])))
 
 
-def do_quota_soft(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_quota_soft(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     if not args:
         return _text(xs.quotas.listing(soft=True))
     if args[0] == b"set":
@@ -156,7 +155,7 @@ def do_quota_soft(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
     raise EINVAL("quota-soft [set <name> <val>]")
 
 
-def do_live_update(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_live_update(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     """4.17's live-update steps, without ever replacing the daemon: ``-f <binary>`` opens a
     session (owned by this connection), ``-c`` sets its command line, ``-a`` aborts it, and
     ``-s`` ends it the way a failed activation does."""
@@ -204,17 +203,17 @@ def do_live_update(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
     raise EINVAL("live-update")
 
 
-def do_help(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_help(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     if args:
         raise EINVAL("help takes no arguments")
     return _text("".join(f"{name}\t{pars}\n" for name, pars in HELP))
 
 
-def do_hypervisor(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def do_hypervisor(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     """Ours: ``hypervisor <domid> <state>`` (see the module docstring)."""
     if len(args) != 2:
         raise EINVAL("hypervisor <domid> <running|shutdown|crashed|dying|gone>")
-    xs.set_domain_state(atou(args[0]), args[1].decode("latin-1"))
+    set_domain_state(xs, atou(args[0]), args[1].decode("latin-1"))
     return OK
 
 
@@ -232,7 +231,14 @@ COMMANDS: dict[bytes, Command] = {
 }
 
 
-def handle_control(xs: XenStore, conn: Connection, args: list[bytes]) -> bytes:
+def op_control(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
+               txn: Transaction | None) -> None:
+    if b"\0" not in payload:
+        raise EINVAL("CONTROL needs a command")
+    conn.reply(Op.CONTROL, req_id, tx_id, handle_control(xs, conn, split_args(payload)))
+
+
+def handle_control(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     """The reply payload of ``CONTROL <args>``; raises the typed error otherwise."""
     command = COMMANDS.get(args[0]) if args else None
     if command is None:

@@ -13,12 +13,8 @@ answer (``running``, ``shutdown``, ``crashed``, ``dying`` or ``gone``; running i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..protocol.ops import DOMID_SELF
-
-if TYPE_CHECKING:
-    from .connection import Connection
 
 HYPERVISOR_STATES = ("running", "shutdown", "crashed", "dying", "gone")
 
@@ -38,7 +34,6 @@ class Domain:
     detached: bool = False
     watch_count: int = 0
     transaction_count: int = 0
-    connections: list[Connection] = field(default_factory=list)
 
 
 class Domains:

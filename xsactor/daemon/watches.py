@@ -16,16 +16,13 @@ As in 4.17 (``xenstored_watch.c``):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..protocol.ops import PAYLOAD_MAX
 from ..protocol.paths import parent as parent_path
 from ..protocol.perms import ACL
-from .access import READ, perm_for
+from .access import READ, Identity, perm_for
 from .store import Node, Store
-
-if TYPE_CHECKING:
-    from .connection import Connection
 
 OldPerms = tuple[ACL, frozenset[int] | None]
 
@@ -56,27 +53,38 @@ class Watch:
         return f"Watch({self.path!r}, {self.token!r})"
 
 
+class Watcher(Identity, Protocol):
+    """What the hub needs of a connection: who it is, its watches, its output queue."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def watches(self) -> dict[tuple[str, bytes], Watch]: ...
+    def event(self, payload: bytes, *, special: bool = False) -> None: ...
+    def flush(self) -> None: ...
+
+
 class WatchHub:
     """Who watches, and delivery of events to their output queues."""
 
     def __init__(self, store: Store, special_acl: Callable[[str], ACL | None]) -> None:
         self.store = store
         self.special_acl = special_acl
-        self.watchers: dict[int, Connection] = {}
-        self.dirty: set[Connection] = set()
+        self.watchers: dict[int, Watcher] = {}
+        self.dirty: set[Watcher] = set()
 
     # -- registry --------------------------------------------------------------------------
-    def add(self, conn: Connection, watch: Watch) -> None:
+    def add(self, conn: Watcher, watch: Watch) -> None:
         conn.watches[(watch.path, watch.token)] = watch
         self.watchers[conn.id] = conn
 
-    def remove(self, conn: Connection, key: tuple[str, bytes]) -> Watch | None:
+    def remove(self, conn: Watcher, key: tuple[str, bytes]) -> Watch | None:
         watch = conn.watches.pop(key, None)
         if not conn.watches:
             self.watchers.pop(conn.id, None)
         return watch
 
-    def clear(self, conn: Connection) -> int:
+    def clear(self, conn: Watcher) -> int:
         """Drop every watch of ``conn``; return how many there were."""
         count = len(conn.watches)
         conn.watches.clear()
@@ -119,7 +127,7 @@ class WatchHub:
                     conn.event(watch.payload(name), special=True)
                     self.dirty.add(conn)
 
-    def _permitted(self, conn: Connection, path: str, node: Node | None,
+    def _permitted(self, conn: Watcher, path: str, node: Node | None,
                    old: OldPerms | None, parent: Node | None) -> bool:
         if old is not None and perm_for(conn, old[0], old[1]) & READ:
             return True

@@ -1,0 +1,369 @@
+"""The embedded daemon at host scale and under attack, beside the C xenstored 4.17.
+
+Rows (each measured on both daemons in the same run, ratio embedded / C):
+
+- READ round trips/s with 1, 10, 100 dom0 connections, each with one request in flight
+  (how libxenstore, the kernel and every guest talk);
+- pipelined WRITEs/s with no watches, with 1,000 and with 10,000 watches registered by
+  another connection on unrelated paths;
+- RSS growth of the daemon process for 100,000 nodes with 32-byte values;
+- attacks: the worst latency of dom0's READ round trips while a guest floods cheap requests
+  (and reads its replies), and the daemon's RSS growth while a guest pipelines READs of a
+  4 KB value and never reads the replies.
+
+Every row runs for a bounded time (``--seconds``); rates are the best of ``--runs``.
+
+    python bench/daemon_scale.py [--seconds 1] [--runs 3] [--placement both|one|two]
+        [--only rtt,writes,rss,attacks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import select
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    KEYS,
+    PLACEMENTS,
+    VALUE,
+    embedded_daemon,
+    placement,
+    reference_daemon,
+    table,
+    write_keys,
+)
+
+from xsactor.protocol import HEADER_SIZE, Op, Packet
+from xsactor.testing.daemons import DaemonUnderTest, EmbeddedDaemonProcess, ReferenceDaemonDriver
+from xsactor.testing.wire import WireClient, connect_unix
+
+CONNECTIONS = (1, 10, 100)
+WATCHES = (0, 1000, 10000)
+NODES = 100_000
+GUEST = 5
+PROBE_TIMEOUT = 5.0
+"""A dom0 request unanswered this long ends the starvation row (reported as at least this)."""
+
+Daemons = dict[str, Callable[[], object]]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def daemon_pid(daemon: DaemonUnderTest) -> int:
+    if isinstance(daemon, EmbeddedDaemonProcess):
+        assert daemon.process is not None
+        return daemon.process.pid
+    assert isinstance(daemon, ReferenceDaemonDriver)
+    pid = daemon.daemon.pid
+    assert pid is not None
+    return pid
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _replies_in(buffer: bytearray) -> int:
+    """Whole frames at the start of ``buffer`` (removed); how many."""
+    count = 0
+    pos = 0
+    size = len(buffer)
+    while size - pos >= HEADER_SIZE:
+        length = int.from_bytes(buffer[pos + 12:pos + 16], "little")
+        if size - pos < HEADER_SIZE + length:
+            break
+        if int.from_bytes(buffer[pos:pos + 4], "little") == Op.ERROR:
+            raise RuntimeError(f"error reply in benchmark: {bytes(buffer[pos:pos + 32])!r}")
+        pos += HEADER_SIZE + length
+        count += 1
+    del buffer[:pos]
+    return count
+
+
+# -- round trips --------------------------------------------------------------------------------
+def round_trips(path: str, connections: int, seconds: float) -> float:
+    """READ round trips/s over ``connections`` sockets, one request in flight on each."""
+    socks = [connect_unix(path) for _ in range(connections)]
+    request = Packet.request(Op.READ, KEYS[0]).encode()
+    fds = [s.fileno() for s in socks]
+    buffers = {fd: bytearray() for fd in fds}
+    poller = select.epoll()
+    for fd in fds:
+        poller.register(fd, select.EPOLLIN)
+    done = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    for fd in fds:
+        os.write(fd, request)
+    while True:
+        for fd, _ in poller.poll():
+            buffer = buffers[fd]
+            buffer += os.read(fd, 65536)
+            got = _replies_in(buffer)
+            if got:
+                done += got
+                os.write(fd, request)
+        if time.perf_counter() > deadline:
+            break
+    elapsed = time.perf_counter() - start
+    poller.close()
+    for s in socks:
+        s.close()
+    return done / elapsed
+
+
+# -- pipelined writes -------------------------------------------------------------------------
+def pipelined_rate(path: str, packets: list[Packet], window: int, seconds: float) -> float:
+    """Requests/s: windows of ``window`` requests (one write each) until ``seconds`` passed."""
+    sock = connect_unix(path)
+    sock.settimeout(None)
+    chunks = [b"".join(p.encode() for p in packets[i:i + window])
+              for i in range(0, len(packets), window)]
+    buffer = bytearray()
+    done = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    index = 0
+    while True:
+        sock.sendall(chunks[index % len(chunks)])
+        index += 1
+        got = 0
+        while got < window:
+            data = sock.recv(1 << 20)
+            if not data:
+                raise RuntimeError("the daemon closed the connection in benchmark")
+            buffer += data
+            got += _replies_in(buffer)
+        done += got
+        if time.perf_counter() > deadline:
+            break
+    elapsed = time.perf_counter() - start
+    sock.close()
+    return done / elapsed
+
+
+def register_watches(path: str, count: int) -> WireClient:
+    """A dom0 connection holding ``count`` watches on paths no benchmark writes."""
+    watcher = WireClient(path, timeout=60)
+    batch = 500
+    for first in range(0, count, batch):
+        packets = [Packet.request(Op.WATCH, f"/elsewhere/w{i}", f"t{i}", req_id=i)
+                   for i in range(first, min(count, first + batch))]
+        watcher.send(*packets)
+        for packet in packets:
+            watcher.reply_to(packet.req_id)
+    watcher.events.clear()
+    return watcher
+
+
+def write_rates(path: str, args: argparse.Namespace) -> dict[int, float]:
+    packets = [Packet.write(KEYS[i % len(KEYS)], VALUE, req_id=i) for i in range(args.window)]
+    out = {}
+    watcher = None
+    registered = 0
+    for count in WATCHES:
+        if count > registered:
+            if watcher is not None:
+                watcher.close()
+            watcher = register_watches(path, count)
+            registered = count
+        pipelined_rate(path, packets, args.window, 0.05)  # warm up
+        out[count] = max(pipelined_rate(path, packets, args.window, args.seconds)
+                         for _ in range(args.runs))
+    if watcher is not None:
+        watcher.close()
+    return out
+
+
+# -- memory -------------------------------------------------------------------------------------
+def node_rss_growth(daemon: DaemonUnderTest) -> float:
+    """MB of RSS the daemon grows by for NODES nodes with 32-byte values."""
+    pid = daemon_pid(daemon)
+    value = b"x" * 32
+    with WireClient(daemon.socket_path, timeout=120) as dom0:
+        dom0.write("/rss", b"")
+        before = rss_kb(pid)
+        batch = 1000
+        for first in range(0, NODES, batch):
+            packets = [Packet.write(f"/rss/{i // 1000}/{i % 1000}", value, req_id=i)
+                       for i in range(first, first + batch)]
+            dom0.send(*packets)
+            for packet in packets:
+                if dom0.reply_to(packet.req_id).is_error:
+                    raise RuntimeError("write failed in benchmark")
+        after = rss_kb(pid)
+    return (after - before) / 1024
+
+
+# -- attacks ------------------------------------------------------------------------------------
+def _flood(path: str, payload: bytes, read_replies: bool, ready: object) -> None:
+    """A guest's connection sending ``payload`` over and over; replies read or never read."""
+    sock = connect_unix(path)
+    sock.settimeout(None)
+    if read_replies:
+        def drain() -> None:
+            while sock.recv(1 << 20):
+                pass
+        threading.Thread(target=drain, daemon=True).start()
+    ready.set()  # type: ignore[attr-defined]
+    while True:
+        sock.sendall(payload)
+
+
+def flooding(path: str, request: Packet, read_replies: bool) -> multiprocessing.Process:
+    """A process flooding ``path`` with ``request`` (pipelined in batches of 200)."""
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    process = context.Process(target=_flood, daemon=True,
+                              args=(path, request.encode() * 200, read_replies, ready))
+    process.start()
+    if not ready.wait(10):
+        raise RuntimeError("the flooder did not start")
+    return process
+
+
+def guest_with_value(daemon: DaemonUnderTest, size: int) -> tuple[str, Packet]:
+    """Add the guest; a node under its home it may read; the READ request for it."""
+    path = daemon.add_guest(GUEST)
+    node = f"/local/domain/{GUEST}/data"
+    with WireClient(daemon.socket_path) as dom0:
+        dom0.write(node, b"d" * size)
+    return path, Packet.request(Op.READ, node, req_id=1)
+
+
+def starvation_ms(daemon: DaemonUnderTest, seconds: float) -> float:
+    """The worst dom0 READ round trip (ms) while a guest floods cheap requests."""
+    guest_path, request = guest_with_value(daemon, 32)
+    write_keys(daemon.socket_path)
+    with WireClient(daemon.socket_path, timeout=PROBE_TIMEOUT) as dom0:
+        dom0.read(KEYS[0])
+        flooder = flooding(guest_path, request, read_replies=True)
+        worst = 0.0
+        try:
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                try:
+                    dom0.read(KEYS[0])
+                except (TimeoutError, OSError):
+                    return PROBE_TIMEOUT * 1000
+                worst = max(worst, time.perf_counter() - start)
+        finally:
+            flooder.kill()
+            flooder.join()
+    return worst * 1000
+
+
+def unread_growth_mb(daemon: DaemonUnderTest, seconds: float) -> float:
+    """RSS growth (MB) of the daemon while a guest pipelines 4 KB READs, never reading."""
+    guest_path, request = guest_with_value(daemon, 4000)
+    pid = daemon_pid(daemon)
+    before = rss_kb(pid)
+    flooder = flooding(guest_path, request, read_replies=False)
+    try:
+        time.sleep(seconds)  # the measurement's duration, not synchronisation
+        after = rss_kb(pid)
+    finally:
+        flooder.kill()
+        flooder.join()
+    return (after - before) / 1024
+
+
+# -- the run ------------------------------------------------------------------------------------
+def ratio(embedded: float, c: float) -> str:
+    return f"{embedded / c:.2f}x" if c else "-"
+
+
+def throughput_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    rates: dict[str, dict[str, float]] = {}
+    for name, start in (("C", reference_daemon), ("embedded", embedded_daemon)):
+        with start() as daemon:
+            out = rates[name] = {}
+            if "rtt" in args.only:
+                write_keys(daemon.socket_path)
+                for n in CONNECTIONS:
+                    round_trips(daemon.socket_path, n, 0.05)  # warm up
+                    out[f"rtt{n}"] = max(round_trips(daemon.socket_path, n, args.seconds)
+                                         for _ in range(args.runs))
+            if "writes" in args.only:
+                for count, rate in write_rates(daemon.socket_path, args).items():
+                    out[f"w{count}"] = rate
+    rows = []
+    for n in CONNECTIONS:
+        key = f"rtt{n}"
+        if key in rates["C"]:
+            rows.append((f"READ round trips/s, {n} connection(s), 1 in flight each",
+                         f"{rates['embedded'][key]:,.0f}", f"{rates['C'][key]:,.0f}",
+                         ratio(rates["embedded"][key], rates["C"][key])))
+    for count in WATCHES:
+        key = f"w{count}"
+        if key in rates["C"]:
+            rows.append((f"pipelined WRITEs/s, {count:,} watches elsewhere",
+                         f"{rates['embedded'][key]:,.0f}", f"{rates['C'][key]:,.0f}",
+                         ratio(rates["embedded"][key], rates["C"][key])))
+    return rows
+
+
+def memory_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    figures: dict[str, dict[str, float]] = {}
+    for name, start in (("C", reference_daemon), ("embedded", embedded_daemon)):
+        out = figures[name] = {}
+        if "rss" in args.only:
+            with start() as daemon:
+                out["rss"] = node_rss_growth(daemon)
+        if "attacks" in args.only:
+            with start() as daemon:
+                out["starve"] = starvation_ms(daemon, args.attack_seconds)
+            with start() as daemon:
+                out["unread"] = unread_growth_mb(daemon, args.attack_seconds)
+    labels = {"rss": ("RSS growth for 100,000 nodes (32-byte values), MB", "{:.1f}"),
+              "starve": ("attack: worst dom0 READ latency, guest flooding, ms", "{:.1f}"),
+              "unread": ("attack: RSS growth, guest never reading replies, MB", "{:.1f}")}
+    rows = []
+    for key, (label, fmt) in labels.items():
+        if key in figures["C"]:
+            rows.append((label, fmt.format(figures["embedded"][key]),
+                         fmt.format(figures["C"][key]),
+                         ratio(figures["embedded"][key], figures["C"][key])))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=1.0, help="duration of each rate")
+    parser.add_argument("--attack-seconds", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--window", type=int, default=500)
+    parser.add_argument("--placement", choices=("both", "one", "two"), default="both")
+    parser.add_argument("--only", default="rtt,writes,rss,attacks")
+    args = parser.parse_args()
+    args.only = set(args.only.split(","))
+    header = ("workload", "embedded", "C xenstored", "embedded / C")
+    wanted = {"both": ("one core", "two cores"), "one": ("one core",), "two": ("two cores",)}
+    for where in wanted[args.placement]:
+        if args.only & {"rtt", "writes"}:
+            with placement(PLACEMENTS[where]):
+                rows = throughput_rows(args)
+            print(f"\nrates, {where}, best of {args.runs} runs of {args.seconds:g} s")
+            print(table(rows, header), flush=True)
+    if args.only & {"rss", "attacks"}:
+        with placement(PLACEMENTS["two cores"]):
+            rows = memory_rows(args)
+        print(f"\nmemory and attacks, two cores, attacks for {args.attack_seconds:g} s")
+        print(table(rows, header), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Requests on domains: GET_DOMAIN_PATH, IS_DOMAIN_INTRODUCED, INTRODUCE, RELEASE, RESUME,
+SET_TARGET; and what follows a domain's end (RELEASE, or the simulated hypervisor's
+:func:`set_domain_state`): its connections close, its nodes go, ``@releaseDomain`` fires
+(§8 of ``xenstore-semantics.md``). The records themselves are in ``domains``."""
+
+from __future__ import annotations
+
+from ..logs import get_logger
+from ..protocol.errors import EINVAL, ENOENT, XenStoreError
+from ..protocol.ops import Op
+from ..protocol.packets import split_args
+from ..protocol.paths import INTRODUCE_DOMAIN, RELEASE_DOMAIN, home_path, join
+from ..protocol.perms import ACL, Perm
+from .connection import Connection
+from .cparse import atou, onearg
+from .domains import HYPERVISOR_STATES, Domain
+from .ops_nodes import remove
+from .state import OK, State
+from .transactions import Transaction
+
+log = get_logger(__name__)
+
+
+def op_get_domain_path(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
+                       txn: Transaction | None) -> None:
+    arg = onearg(payload)
+    if arg is None:
+        raise EINVAL("GET_DOMAIN_PATH takes one argument")
+    conn.reply(Op.GET_DOMAIN_PATH, req_id, tx_id, home_path(atou(arg)).encode() + b"\0")
+
+
+def op_is_domain_introduced(xs: State, conn: Connection, req_id: int, tx_id: int,
+                            payload: bytes, txn: Transaction | None) -> None:
+    arg = onearg(payload)
+    if arg is None:
+        raise EINVAL("IS_DOMAIN_INTRODUCED takes one argument")
+    answer = b"T\0" if xs.domains.is_introduced(atou(arg)) else b"F\0"
+    conn.reply(Op.IS_DOMAIN_INTRODUCED, req_id, tx_id, answer)
+
+
+def _connected_domain(xs: State, domid: int) -> Domain:
+    domain = xs.domains.introduced(domid)
+    if domain is None:
+        raise ENOENT(f"domain {domid} is not introduced")
+    if domain.detached:
+        raise EINVAL(f"domain {domid} has no connection")
+    return domain
+
+
+def _onearg_domain(xs: State, payload: bytes) -> Domain:
+    arg = onearg(payload)
+    if arg is None:
+        raise EINVAL("takes one domid")
+    domid = atou(arg)
+    if domid == 0:
+        raise EINVAL("not for domain 0")
+    return _connected_domain(xs, domid)
+
+
+def op_introduce(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
+                 txn: Transaction | None) -> None:
+    args = split_args(payload)
+    if len(args) < 3:
+        raise EINVAL("INTRODUCE takes domid, gfn and port")
+    domid = atou(args[0])
+    port = atou(args[2])
+    if port == 0:
+        raise EINVAL("bad event channel port")
+    introduce(xs, domid, port)
+    conn.reply(Op.INTRODUCE, req_id, tx_id, OK)
+
+
+def introduce(xs: State, domid: int, port: int = 1) -> Domain:
+    """INTRODUCE: a new domain gets served and fires @introduceDomain; an introduced one
+    has its connections reset (§8)."""
+    domain = xs.touch_domain(domid)
+    if domain.introduced:
+        domain.port = port
+        if domid != 0:
+            for member in xs.members(domain):
+                xs.reset_connection(member)
+                member.discard_output()
+        return domain
+    try:
+        xs.transport.open_domain(domid)
+    except OSError as exc:
+        log.error("cannot serve domain", domid=domid, error=str(exc))
+        raise EINVAL(f"cannot serve domain {domid}: {exc}") from exc
+    domain.introduced = True
+    domain.shutdown = False
+    domain.port = port
+    log.info("domain introduced", domid=domid)
+    xs.hub.fire_special(INTRODUCE_DOMAIN)
+    return domain
+
+
+def op_release(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
+               txn: Transaction | None) -> None:
+    domain = _onearg_domain(xs, payload)
+    if domain.held_by:
+        # 4.17: freeing a connection another one references only drops that reference.
+        domain.held_by.pop()
+    else:
+        destroy_domain(xs, domain)
+    conn.reply(Op.RELEASE, req_id, tx_id, OK)
+
+
+def op_resume(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
+              txn: Transaction | None) -> None:
+    domain = _onearg_domain(xs, payload)
+    domain.shutdown = False
+    conn.reply(Op.RESUME, req_id, tx_id, OK)
+
+
+def op_set_target(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
+                  txn: Transaction | None) -> None:
+    args = split_args(payload)
+    if len(args) < 2:
+        raise EINVAL("SET_TARGET takes domid and target domid")
+    domain = _connected_domain(xs, atou(args[0]))
+    target = _connected_domain(xs, atou(args[1]))
+    domain.target = target.domid
+    target.held_by.append(domain.domid)
+    conn.reply(Op.SET_TARGET, req_id, tx_id, OK)
+
+
+def destroy_domain(xs: State, domain: Domain) -> None:
+    """RELEASE or death: drop its connections, delete the nodes it owns (unless
+    keep_orphans), take it out of the special ACLs, fire @releaseDomain."""
+    domid = domain.domid
+    domain.introduced = False
+    for other in xs.domains.table.values():
+        if domid in other.held_by:
+            other.held_by = [d for d in other.held_by if d != domid]
+    _close_connections(xs, domain)
+    if xs.keep_orphans:
+        _chown_orphans(xs, domid)
+    else:
+        _remove_owned(xs, domid)
+    for name, acl in xs.special.items():
+        xs.special[name] = _without_domid(acl, domid)
+    xs.domains.remove(domid)
+    _ignore_domid(xs, domid)
+    log.info("domain destroyed", domid=domid)
+    xs.hub.fire_special(RELEASE_DOMAIN)
+
+
+def _close_connections(xs: State, domain: Domain) -> None:
+    for member in xs.members(domain):
+        xs.disconnect(member)
+    xs.transport.close_domain(domain.domid)
+
+
+def _remove_owned(xs: State, domid: int) -> None:
+    """Pre-order walk from /; each subtree whose root the domain owns is removed."""
+    store = xs.store
+    nodes = store.nodes
+    pending = ["/"]
+    while pending and store.owned_by(domid) > 0:
+        path = pending.pop()
+        node = nodes.get(path)
+        if node is None:
+            continue
+        if node.owner == domid:
+            try:
+                remove(xs, xs.glob, path, node)
+            except XenStoreError as exc:
+                log.error("cannot delete orphaned node", path=path, error=str(exc))
+            continue
+        pending.extend(join(path, name) for name in reversed(list(node.children)))
+
+
+def _chown_orphans(xs: State, domid: int) -> None:
+    for node in xs.store.nodes.values():
+        if node.owner == domid:
+            node.perms = (Perm(node.perms[0].access, 0), *node.perms[1:])
+            xs.store.account(domid, -1)
+            xs.store.account(0, 1)
+
+
+def _ignore_domid(xs: State, domid: int) -> None:
+    """ACL entries naming a vanished domain grant nothing from now on (sticky)."""
+    for node in xs.store.nodes.values():
+        perms = node.perms
+        for index in range(1, len(perms)):
+            if perms[index].domid & 0xFFFFFFFF == domid:
+                node.ignored = frozenset(node.ignored or ()) | {index}
+
+
+def set_domain_state(xs: State, domid: int, state: str) -> None:
+    """The simulated hypervisor changed a domain's state (4.17's VIRQ_DOM_EXC handling):
+    shutdown/crashed fire @releaseDomain once (until RESUME); dying/gone destroy it."""
+    if state not in HYPERVISOR_STATES:
+        raise EINVAL(f"unknown domain state {state!r}")
+    if domid == 0:
+        raise EINVAL("domain 0 cannot change state")
+    xs.domains.states[domid] = state
+    domain = xs.domains.get(domid)
+    if domain is None:
+        return
+    if not domain.introduced:
+        if state == "gone":
+            xs.domains.remove(domid)
+            _ignore_domid(xs, domid)
+        return
+    if state in ("dying", "gone"):
+        if domain.held_by:
+            # 4.17 keeps a referenced connection (and so the domain) alive, but cut off
+            # from the guest: no events, nothing deleted; RELEASE etc. answer EINVAL.
+            domain.detached = True
+            _close_connections(xs, domain)
+        elif not domain.detached:
+            destroy_domain(xs, domain)
+    elif state in ("shutdown", "crashed") and not domain.shutdown:
+        domain.shutdown = True
+        xs.hub.fire_special(RELEASE_DOMAIN)
+
+
+def _without_domid(acl: ACL, domid: int) -> ACL:
+    """4.17's remove_domid_from_perm: the owner becomes dom0, other entries go."""
+    owner = acl[0]
+    if owner.domid & 0xFFFFFFFF == domid:
+        owner = Perm(owner.access, 0)
+    return (owner, *(p for p in acl[1:] if p.domid & 0xFFFFFFFF != domid))
