@@ -292,6 +292,42 @@ def test_running_again_without_resume_does_not_rearm(daemon: Harness) -> None:
     no_events(c)
 
 
+def test_resume_of_a_still_shut_down_domain_fires_again_on_any_domain_exception(
+        fresh_daemon: Harness) -> None:
+    """Differential finding: on every domain-exception VIRQ 4.17 checks every domain again
+    (``domain_cleanup``), so a domain RESUMEd while the hypervisor still reports it shut down
+    fires ``@releaseDomain`` again when *another* domain changes state."""
+    g, c = shut_down(fresh_daemon)
+    other = fresh_daemon.add_guest()
+    assert_ok(c.request(Op.RESUME, g.domid))
+    no_events(c)
+    fresh_daemon.set_domain_state(other, "running")
+    assert c.next_event() == RELEASED
+    fresh_daemon.set_domain_state(other, "running")
+    no_events(c)
+
+
+@pytest.mark.parametrize("newer_dies", [True, False])
+def test_death_and_a_resumed_shut_down_domain_in_one_domain_exception(
+        fresh_daemon: Harness, newer_dies: bool) -> None:
+    """Differential finding: 4.17 checks domains newest first; destroying one fires
+    ``@releaseDomain`` and starts the check over, dropping a notification found before it.
+    A resumed domain that is still shut down therefore adds a second event only when it was
+    made before the one that dies."""
+    older, c = shut_down(fresh_daemon)
+    newer = fresh_daemon.guest()
+    if newer_dies:
+        resumed, dying = older, newer
+    else:
+        fresh_daemon.set_domain_state(newer.domid, "shutdown")
+        assert c.next_event() == RELEASED
+        resumed, dying = newer, older
+    assert_ok(c.request(Op.RESUME, resumed.domid))
+    no_events(c)
+    fresh_daemon.set_domain_state(dying.domid, "gone")
+    assert c.drain_events() == ([RELEASED, RELEASED] if newer_dies else [RELEASED])
+
+
 @pytest.mark.parametrize("state", ["dying", "gone"])
 def test_domain_death_deletes_owned_nodes(daemon: Harness, state: str) -> None:
     g = daemon.guest()
