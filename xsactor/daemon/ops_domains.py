@@ -198,6 +198,22 @@ def set_domain_state(xs: State, domid: int, state: str) -> None:
     domain_exception(xs)
 
 
+def ignore_domain(xs: State, domid: int) -> None:
+    """A guest broke the protocol (a frame announcing more than 4096 bytes): 4.17 sets its
+    ring's error field and ignores the domain for good (``ignore_connection``). Its
+    connections are dropped with their watches, transactions and queued output, and no new
+    one is accepted (:meth:`.state.State.connect`), not even after a re-INTRODUCE; the domain
+    stays introduced with its nodes until RELEASE or death ends it."""
+    domain = xs.domains.introduced(domid)
+    if domain is None or domid == 0:
+        return
+    domain.broken = True
+    for member in xs.members(domain):
+        member.discard_output()
+        xs.disconnect(member)
+    log.warning("domain ignored after a protocol error", domid=domid)
+
+
 def new_domain(xs: State, domid: int) -> None:
     """The simulated hypervisor created a domain ``domid`` (running; no VIRQ)."""
     if domid == 0:

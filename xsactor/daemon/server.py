@@ -142,9 +142,13 @@ class SocketConnection:
                     if conn.closed:
                         return
                 if decoder.error is not None:
-                    # 4.17 closes a socket that announces too long a payload, unanswered.
+                    # 4.17 closes a socket that announces too long a payload, unanswered;
+                    # a guest's ring it ignores for good.
                     self.log.warning("malformed frame, closing", error=str(decoder.error))
-                    self._finish_output()
+                    if conn.privileged:
+                        self._finish_output()
+                    else:
+                        self.daemon.ignore_domain(conn.domid)
                     return
                 if xs.hub.dirty:
                     xs.flush()
@@ -297,6 +301,13 @@ class Daemon:
         """Simulate the hypervisor (see ``CONTROL hypervisor``)."""
         self.xs.set_domain_state(domid, state)
         self.xs.flush()
+
+    def ignore_domain(self, domid: int) -> None:
+        """A guest broke the protocol: the engine ignores its domain for good; its sockets
+        close (the guest socket stays, and closes every later connection at once)."""
+        self.xs.ignore_domain(domid)
+        for sc in list(self._sockets.get(domid, ())):
+            sc.close()
 
     # -- Transport (called by the engine) ------------------------------------------------------
     def open_domain(self, domid: int) -> None:
