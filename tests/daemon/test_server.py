@@ -222,3 +222,6 @@ def test_in_process_daemon_api(inproc) -> None:
     reply = ask(inproc.socket_path, Packet.request(Op.IS_DOMAIN_INTRODUCED, 4))[0]
     assert reply.payload == b"F\0"
     assert inproc.xs.store.problems() == []
+    guest_path = inproc.add_guest(GuestSpec(4))  # a new domain with the domid of one gone
+    reply = ask(guest_path, Packet.request(Op.READ, "name", req_id=5))[0]
+    assert (reply.req_id, reply.payload) == (5, b"guest4")

@@ -291,6 +291,7 @@ class Daemon:
         if isinstance(spec, int):
             spec = GuestSpec(spec)
         path = socket_path or self.config.guest_socket(spec.domid)
+        self.xs.new_domain(spec.domid)  # the hypervisor made it (a domid once gone, again)
         apply_steps(toolstack, guest_steps(spec))
         self._guest_paths[spec.domid] = path
         toolstack.introduce(spec.domid, spec.store_gfn, spec.store_port)
