@@ -328,6 +328,27 @@ def test_death_and_a_resumed_shut_down_domain_in_one_domain_exception(
     assert c.drain_events() == ([RELEASED, RELEASED] if newer_dies else [RELEASED])
 
 
+def test_an_acl_may_name_a_domain_the_daemon_knows_though_the_hypervisor_does_not(
+        fresh_daemon: Harness) -> None:
+    """Differential finding: 4.17 takes an ACL entry's domain as existing when it has a record
+    for it (``domain_alloc_permrefs``), and asks the hypervisor only otherwise. A domain
+    re-INTRODUCEd after it was gone (no VIRQ since) may own nodes; one merely gone may not
+    (ENOENT), and an entry naming it grants nothing, even to a new domain with its domid."""
+    c = fresh_daemon.dom0()
+    back, gone = fresh_daemon.add_guest(), fresh_daemon.add_guest()
+    for domid in (back, gone):
+        fresh_daemon.set_domain_state(domid, "gone")
+    c.introduce(back, 0, 1)
+    c.write("/acl", b"")
+    assert_ok(c.request(Op.SET_PERMS, "/acl", f"n{back}", "r0"))
+    assert c.get_perms("/acl") == [f"n{back}", "r0"]
+    assert_error(c.request(Op.SET_PERMS, "/acl", f"n{gone}"), "ENOENT")
+    assert_ok(c.request(Op.SET_PERMS, "/acl", "n0", f"r{gone}"))
+    assert c.get_perms("/acl") == ["n0", f"r{gone}"]
+    fresh_daemon.add_guest(fresh_daemon.spec(gone))
+    assert_error(fresh_daemon.connect(gone).request(Op.READ, "/acl"), "EACCES")
+
+
 @pytest.mark.parametrize("state", ["dying", "gone"])
 def test_domain_death_deletes_owned_nodes(daemon: Harness, state: str) -> None:
     g = daemon.guest()

@@ -252,9 +252,8 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     if not conn.privileged and len(entries) > xs.quotas.permissions:
         raise ENOSPC("too many permissions")
     perms = parse_acl(entries)
-    for entry in perms:
-        xs.touch_domain(entry.domid)
-    if not xs.domains.exists(perms[0].domid & 0xFFFFFFFF):
+    ignored = _unknown_domains(xs, perms)
+    if 0 in ignored:
         raise ENOENT("owner domain does not exist")
     if raw_path.startswith(b"@"):
         _set_special_perms(xs, conn, raw_path.decode("latin-1"), perms)
@@ -275,11 +274,28 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
         view.account(node.owner, -1)
         view.account(owner, 1)
     node.perms = perms
-    node.ignored = None
+    node.ignored = ignored or None
     node.generation = xs.store.bump()
     view.store_node(path, node)
     view.fire(path, False, node, old)
     conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
+
+
+def _unknown_domains(xs: State, perms: ACL) -> frozenset[int]:
+    """4.17's domain_alloc_permrefs: an entry names a valid domain if the daemon has a record
+    for it, or else the hypervisor knows it (a record is made then); the indexes of the
+    others, which grant nothing (an unknown owner is ENOENT)."""
+    domains = xs.domains
+    unknown = set()
+    for index, entry in enumerate(perms):
+        domid = entry.domid & 0xFFFFFFFF
+        if domains.get(domid) is not None:
+            continue
+        if domains.exists(domid):
+            xs.touch_domain(domid)
+        else:
+            unknown.add(index)
+    return frozenset(unknown)
 
 
 def _set_special_perms(xs: State, conn: Connection, name: str, perms: ACL) -> None:
