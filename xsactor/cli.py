@@ -97,6 +97,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                        help="set a soft quota (memory)")
     parser.add_argument("-K", "--keep-orphans", action="store_true",
                         help="give a released domain's nodes to dom0 instead of deleting them")
+    limits = parser.add_argument_group("limits (see docs/daemon.md)")
+    limits.add_argument("--max-guest-connections", type=_positive, metavar="N",
+                        help="connections one guest domain may have open (default 128)")
+    limits.add_argument("--output-limit", type=_positive, metavar="BYTES",
+                        help="unsent output past which a connection is not read (65536)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
 
 
@@ -126,6 +131,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = DaemonConfig(socket_path=args.socket, guest_dir=args.guest_dir,
                           guests=dict(args.guest), quotas=quotas,
                           keep_orphans=args.keep_orphans)
+    if args.max_guest_connections is not None:
+        config.max_guest_connections = args.max_guest_connections
+    if args.output_limit is not None:
+        config.output_limit = args.output_limit
     daemon = Daemon(config)
     # Keep the watchers referenced: a collected one silently restores the default action.
     handlers = [gevent.signal_handler(signum, daemon.stop)

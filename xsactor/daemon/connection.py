@@ -30,7 +30,7 @@ class Connection:
     """One client of the daemon: the dom0 socket (privileged) or a guest domain's socket."""
 
     __slots__ = ("closed", "domain", "domid", "home", "id", "next_tx_id", "on_output", "out",
-                 "pending_events", "privileged", "transactions", "watches")
+                 "pending_events", "privileged", "queued", "transactions", "watches")
 
     def __init__(self, domain: Domain, *, privileged: bool,
                  on_output: Callable[[Connection], None] | None = None) -> None:
@@ -43,6 +43,7 @@ class Connection:
         self.next_tx_id = 1
         self.watches: dict[tuple[str, bytes], Watch] = {}
         self.out: list[bytes] = []
+        self.queued = 0  # bytes in ``out``
         self.pending_events: set[bytes] = set()
         self.on_output = on_output
         self.closed = False
@@ -60,10 +61,12 @@ class Connection:
         out = self.out
         out.append(_pack(op, req_id, tx_id, len(payload)))
         out.append(payload)
+        self.queued += 16 + len(payload)
 
     def error(self, req_id: int, tx_id: int, wire: bytes) -> None:
         self.out.append(_pack(Op.ERROR, req_id, tx_id, len(wire)))
         self.out.append(wire)
+        self.queued += 16 + len(wire)
 
     def event(self, payload: bytes, *, special: bool = False) -> None:
         """Queue a watch event unless an identical one is still waiting to be sent."""
@@ -73,16 +76,19 @@ class Connection:
             self.pending_events.add(payload)
         self.out.append(_pack(Op.WATCH_EVENT, 0, 0, len(payload)))
         self.out.append(payload)
+        self.queued += 16 + len(payload)
 
     def take_output(self) -> bytes:
         """Everything queued, as one buffer; from now on those events count as sent."""
         data = b"".join(self.out)
         self.out.clear()
+        self.queued = 0
         self.pending_events.clear()
         return data
 
     def discard_output(self) -> None:
         self.out.clear()
+        self.queued = 0
         self.pending_events.clear()
 
     def flush(self) -> None:

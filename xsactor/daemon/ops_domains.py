@@ -140,6 +140,7 @@ def destroy_domain(xs: State, domain: Domain) -> None:
     for name, acl in xs.special.items():
         xs.special[name] = _without_domid(acl, domid)
     xs.domains.remove(domid)
+    xs.path_cache.forget(home_path(domid))
     _ignore_domid(xs, domid)
     log.info("domain destroyed", domid=domid)
     xs.hub.fire_special(RELEASE_DOMAIN)
@@ -173,7 +174,7 @@ def _remove_owned(xs: State, domid: int) -> None:
 def _chown_orphans(xs: State, domid: int) -> None:
     for node in xs.store.nodes.values():
         if node.owner == domid:
-            node.perms = (Perm(node.perms[0].access, 0), *node.perms[1:])
+            node.perms = xs.store.share((Perm(node.perms[0].access, 0), *node.perms[1:]))
             xs.store.account(domid, -1)
             xs.store.account(0, 1)
 

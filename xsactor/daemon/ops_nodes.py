@@ -147,7 +147,7 @@ def create(xs: State, view: View, conn: Connection, path: str, value: bytes) -> 
     ignored = top_parent.ignored
     unprivileged = not conn.privileged
     if unprivileged:
-        perms = (Perm(perms[0].access, conn.domid), *perms[1:])
+        perms = store.share((Perm(perms[0].access, conn.domid), *perms[1:]))
     generations: list[int] = []
     if unprivileged:
         quotas = xs.quotas
@@ -170,7 +170,7 @@ def create(xs: State, view: View, conn: Connection, path: str, value: bytes) -> 
     # Apply, in 4.17's (bottom-up) write order.
     new_nodes = []
     for level in range(len(names)):
-        node = Node(value if level == 0 else b"", perms, None, generations[level], ignored)
+        node = Node(value if level == 0 else b"", perms, generations[level], ignored)
         if level:
             node.add_child(basename(names[level - 1]))
         new_nodes.append(node)
@@ -257,6 +257,7 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
         raise ENOENT("owner domain does not exist")
     if raw_path.startswith(b"@"):
         _set_special_perms(xs, conn, raw_path.decode("latin-1"), perms)
+        _touch_domains(xs, perms, ignored)
         conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
         return
     path = xs.path_arg(conn, raw_path + b"\0")
@@ -269,11 +270,13 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
         if (record_size(len(perms), len(node.value), node.childlen)
                 >= xs.quotas.node_size):
             raise xs.too_big(view, path)
+    # Domain records only once the request is sure to succeed: a refusal changes nothing.
+    _touch_domains(xs, perms, ignored)
     old = (node.perms, node.ignored)
     if owner != node.owner:
         view.account(node.owner, -1)
         view.account(owner, 1)
-    node.perms = perms
+    node.perms = xs.store.share(perms)
     node.ignored = ignored or None
     node.generation = xs.store.bump()
     view.store_node(path, node)
@@ -283,19 +286,19 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
 
 def _unknown_domains(xs: State, perms: ACL) -> frozenset[int]:
     """4.17's domain_alloc_permrefs: an entry names a valid domain if the daemon has a record
-    for it, or else the hypervisor knows it (a record is made then); the indexes of the
-    others, which grant nothing (an unknown owner is ENOENT)."""
+    for it, or else if the hypervisor knows it; the indexes of the others, which are kept but
+    grant nothing (an unknown owner is ENOENT)."""
     domains = xs.domains
-    unknown = set()
+    return frozenset(index for index, entry in enumerate(perms)
+                     if domains.get(entry.domid & 0xFFFFFFFF) is None
+                     and not domains.exists(entry.domid & 0xFFFFFFFF))
+
+
+def _touch_domains(xs: State, perms: ACL, unknown: frozenset[int]) -> None:
+    """Records for the valid domains the ACL names (4.17 makes them)."""
     for index, entry in enumerate(perms):
-        domid = entry.domid & 0xFFFFFFFF
-        if domains.get(domid) is not None:
-            continue
-        if domains.exists(domid):
-            xs.touch_domain(domid)
-        else:
-            unknown.add(index)
-    return frozenset(unknown)
+        if index not in unknown:
+            xs.touch_domain(entry.domid)
 
 
 def _set_special_perms(xs: State, conn: Connection, name: str, perms: ACL) -> None:

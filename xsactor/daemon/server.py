@@ -5,10 +5,9 @@
   unprivileged; all of a domain's connections share its quotas. RELEASE (or death) closes
   them and the listening socket.
 
-Each connection has a reader greenlet that reads large chunks, answers every whole request
-in the buffer, then writes all the output with one non-blocking write; what the socket does
-not take at once is left to the connection's writer greenlet (so a slow reader never blocks
-anyone). A header announcing more than 4096 bytes closes that connection without a reply.
+The sockets are served from the hub's event loop (see :mod:`.sockets`: fair turns, bounded
+output, bounded descriptors). A header announcing more than 4096 bytes closes that
+connection without a reply.
 
 In-process use (from gevent code)::
 
@@ -20,16 +19,10 @@ In-process use (from gevent code)::
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
+import socket
 from collections.abc import Sequence
-from typing import Any
 
-import gevent
 import gevent.event
-import gevent.socket
-from gevent.server import StreamServer
 
 from ..logs import get_logger
 from ..protocol.errors import XenStoreError, error_from_payload
@@ -37,8 +30,8 @@ from ..protocol.ops import Op
 from ..protocol.packets import Decoder, Packet
 from ..protocol.perms import Perm, format_acl
 from .config import DaemonConfig
-from .connection import Connection
 from .core import XenStore
+from .sockets import Descriptors, Listener, SocketConnection, listen_unix
 from .toolstack import (
     GuestSpec,
     apply_entries,
@@ -48,140 +41,9 @@ from .toolstack import (
     guest_steps,
 )
 
+__all__ = ["Daemon", "Toolstack", "listen_unix"]
+
 log = get_logger(__name__)
-
-READ_CHUNK = 65536
-
-
-def listen_unix(path: str, backlog: int) -> gevent.socket.socket:
-    """A listening unix socket at ``path`` (parent directories made, a stale socket removed)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        mode = os.lstat(path).st_mode
-        if not stat.S_ISSOCK(mode):
-            raise FileExistsError(f"{path} exists and is not a socket")
-        os.unlink(path)
-    sock = gevent.socket.socket(gevent.socket.AF_UNIX, gevent.socket.SOCK_STREAM)
-    try:
-        sock.bind(path)
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-class SocketConnection:
-    """The transport side of one connection: its socket, reader and writer."""
-
-    def __init__(self, daemon: Daemon, sock: Any, domid: int) -> None:
-        self.daemon = daemon
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.conn: Connection = daemon.xs.connect(domid, on_output=self.kick)
-        self.pending = b""
-        self.writing = False
-        self.closed = False
-        self.wakeup = gevent.event.Event()
-        self.writer = gevent.spawn(self._write_loop)
-        self.log = log.bind(conn=self.conn.id, domid=domid)
-
-    # -- output ----------------------------------------------------------------------------
-    def kick(self, conn: Connection | None = None) -> None:
-        """Write what is queued now if the socket takes it; leave the rest to the writer."""
-        if self.closed:
-            self.conn.discard_output()
-            return
-        if self.writing or self.pending:
-            self.wakeup.set()
-            return
-        data = self.conn.take_output()
-        try:
-            sent = os.write(self.fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            self.close()
-            return
-        if sent < len(data):
-            self.pending = data[sent:]
-            self.wakeup.set()
-
-    def _write_loop(self) -> None:
-        while not self.closed:
-            self.wakeup.wait()
-            self.wakeup.clear()
-            self.writing = True
-            try:
-                while (self.pending or self.conn.out) and not self.closed:
-                    data = self.pending + self.conn.take_output()
-                    self.pending = b""
-                    self.sock.sendall(data)
-            except OSError:
-                self.close()
-            finally:
-                self.writing = False
-
-    # -- input -----------------------------------------------------------------------------
-    def serve(self) -> None:
-        """Read and answer requests until the peer goes away or breaks the framing."""
-        xs = self.daemon.xs
-        conn = self.conn
-        process = xs.process
-        recv = self.sock.recv
-        decoder = Decoder()
-        frames = decoder.frames
-        try:
-            while not self.closed:
-                data = recv(READ_CHUNK)
-                if not data:
-                    break
-                for op, req_id, tx_id, payload in frames(data):
-                    process(conn, op, req_id, tx_id, payload)
-                    if conn.closed:
-                        return
-                if decoder.error is not None:
-                    # 4.17 closes a socket that announces too long a payload, unanswered;
-                    # a guest's ring it ignores for good.
-                    self.log.warning("malformed frame, closing", error=str(decoder.error))
-                    if conn.privileged:
-                        self._finish_output()
-                    else:
-                        self.daemon.ignore_domain(conn.domid)
-                    return
-                if xs.hub.dirty:
-                    xs.flush()
-                if conn.out:
-                    self.kick()
-        except OSError as exc:
-            if not self.closed:
-                self.log.debug("connection error", error=str(exc))
-        except Exception:
-            self.log.exception("internal error, closing the connection")
-        finally:
-            self.close()
-
-    def _finish_output(self) -> None:
-        """Best effort, without blocking: send what is queued before closing."""
-        xs = self.daemon.xs
-        if xs.hub.dirty:
-            xs.flush()
-        data = self.pending + self.conn.take_output()
-        self.pending = b""
-        if data:
-            with contextlib.suppress(OSError):
-                os.write(self.fd, data)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.daemon.xs.disconnect(self.conn)
-        self.daemon._socket_closed(self)
-        self.wakeup.set()
-        with contextlib.suppress(OSError):
-            self.sock.close()
 
 
 class Toolstack:
@@ -230,11 +92,15 @@ class Daemon:
 
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
-        self.xs = XenStore(config.quotas, keep_orphans=config.keep_orphans, transport=self)
-        self._servers: dict[int, StreamServer] = {}
-        self._server_paths: dict[int, str] = {}
+        self.xs = XenStore(config.quotas, keep_orphans=config.keep_orphans, transport=self,
+                           path_cache_bytes=config.path_cache_bytes)
+        self.descriptors = Descriptors(config.fd_reserve)
+        self._listeners: dict[int, Listener] = {}
         self._guest_paths: dict[int, str] = {}
-        self._sockets: dict[int, set[SocketConnection]] = {}
+        self.sockets: dict[int, set[SocketConnection]] = {}
+        """The open connections of each domain."""
+        self.by_conn: dict[int, SocketConnection] = {}
+        """The open connections by engine connection id."""
         self._toolstack: Toolstack | None = None
         self._started = False
         self._stopped = gevent.event.Event()
@@ -268,12 +134,12 @@ class Daemon:
         if not self._started:
             return
         self._started = False
-        for domid in list(self._servers):
+        for domid in list(self._listeners):
             self._unserve(domid)
-        for group in list(self._sockets.values()):
+        for group in list(self.sockets.values()):
             for sc in list(group):
                 sc.close()
-        self._sockets.clear()
+        self.sockets.clear()
         self.log.info("xenstored stopped")
         self._stopped.set()
 
@@ -296,7 +162,8 @@ class Daemon:
         self._guest_paths[spec.domid] = path
         toolstack.introduce(spec.domid, spec.store_gfn, spec.store_port)
         apply_steps(toolstack, device_steps(spec))
-        return self._server_paths.get(spec.domid, path)
+        listener = self._listeners.get(spec.domid)
+        return listener.path if listener is not None else path
 
     def set_domain_state(self, domid: int, state: str) -> None:
         """Simulate the hypervisor (see ``CONTROL hypervisor``)."""
@@ -307,7 +174,7 @@ class Daemon:
         """A guest broke the protocol: the engine ignores its domain for good; its sockets
         close (the guest socket stays, and closes every later connection at once)."""
         self.xs.ignore_domain(domid)
-        for sc in list(self._sockets.get(domid, ())):
+        for sc in list(self.sockets.get(domid, ())):
             sc.close()
 
     # -- Transport (called by the engine) ------------------------------------------------------
@@ -319,39 +186,36 @@ class Daemon:
 
     def close_domain(self, domid: int) -> None:
         self._unserve(domid)
-        for sc in list(self._sockets.pop(domid, ())):
+        for sc in list(self.sockets.pop(domid, ())):
             sc.close()
 
     # -- sockets -----------------------------------------------------------------------------
     def _serve(self, domid: int, path: str) -> None:
-        listener = listen_unix(path, self.config.listen_backlog)
-        server = StreamServer(listener, lambda sock, addr: self._handle(sock, domid))
-        server.start()
-        self._servers[domid] = server
-        self._server_paths[domid] = path
+        self._listeners[domid] = Listener(self, domid, path)
         self.log.info("listening", domid=domid, path=path)
 
     def _unserve(self, domid: int) -> None:
-        server = self._servers.pop(domid, None)
-        path = self._server_paths.pop(domid, None)
-        if server is not None:
-            server.stop(timeout=0)
-        if path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        listener = self._listeners.pop(domid, None)
+        if listener is not None:
+            listener.close()
 
-    def _handle(self, sock: Any, domid: int) -> None:
+    def connected(self, sock: socket.socket, domid: int) -> None:
+        """A new connection on ``domid``'s socket (admitted by its listener)."""
         try:
             sc = SocketConnection(self, sock, domid)
         except XenStoreError:
             sock.close()
             return
-        self._sockets.setdefault(domid, set()).add(sc)
+        self.descriptors.used += 1
+        self.sockets.setdefault(domid, set()).add(sc)
+        self.by_conn[sc.conn.id] = sc
         sc.log.debug("connected")
-        sc.serve()
-        sc.log.debug("disconnected")
 
-    def _socket_closed(self, sc: SocketConnection) -> None:
-        group = self._sockets.get(sc.conn.domid)
+    def disconnected(self, sc: SocketConnection) -> None:
+        """``sc`` closed (called once, by the connection)."""
+        self.descriptors.used -= 1
+        self.by_conn.pop(sc.conn.id, None)
+        group = self.sockets.get(sc.conn.domid)
         if group is not None:
             group.discard(sc)
+        sc.log.debug("disconnected")

@@ -18,6 +18,7 @@ from ..protocol.perms import ACL, Access, Perm
 from .access import perm_for
 from .connection import Connection
 from .domains import Domain, Domains
+from .pathcache import DEFAULT_BUDGET, PathCache
 from .quota import Quotas
 from .store import Node, Store
 from .transactions import GlobalView, Transaction
@@ -29,7 +30,6 @@ Handler = Callable[["State", Connection, int, int, bytes, Transaction | None], N
 """A request handler: ``(state, conn, req_id, tx_id, payload, txn)``; it queues the reply or
 raises the typed error."""
 
-_PATH_CACHE_MAX = 65536
 
 
 class Transport(Protocol):
@@ -54,7 +54,8 @@ class State:
     """Everything the request handlers read and change."""
 
     def __init__(self, quotas: Quotas | None = None, *, keep_orphans: bool = False,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None,
+                 path_cache_bytes: int = DEFAULT_BUDGET) -> None:
         self.quotas = quotas if quotas is not None else Quotas()
         self.quotas.listeners.append(self._quota_changed)
         self.keep_orphans = keep_orphans
@@ -66,7 +67,7 @@ class State:
         self.hub = WatchHub(self.store, self.special.get)
         self.glob = GlobalView(self.store, self.hub)
         self.connections: dict[int, Connection] = {}
-        self._paths: dict[str, dict[bytes, str]] = {}
+        self.path_cache = PathCache(path_cache_bytes)
         self.live_update: Connection | None = None
 
     # -- connections -------------------------------------------------------------------------
@@ -113,14 +114,12 @@ class State:
     # -- paths and permissions -----------------------------------------------------------------
     def _quota_changed(self, attr: str) -> None:
         if attr == "path_max":
-            self._paths.clear()
+            self.path_cache.clear()
 
     def path_arg(self, conn: Connection, raw: bytes) -> str:
         """The canonical node path of a path argument: ``raw`` is the string and its NUL (the
         whole payload of a one-argument request). EINVAL if malformed or not a valid path."""
-        cache = self._paths.get(conn.home)
-        if cache is None:
-            cache = self._paths[conn.home] = {}
+        cache = self.path_cache.for_home(conn.home)
         path = cache.get(raw)
         if path is None:
             end = len(raw) - 1
@@ -128,9 +127,7 @@ class State:
                 raise EINVAL("expected one NUL-terminated path")
             path = validate(raw[:end].decode("latin-1"), conn.home,
                             path_max=self.quotas.path_max)
-            if len(cache) >= _PATH_CACHE_MAX:
-                cache.clear()
-            cache[raw] = path
+            self.path_cache.put(cache, raw, path)
         return path
 
     def _ask_parents(self, view: View, conn: Connection, path: str) -> int:

@@ -9,7 +9,8 @@ modification counter: every write or delete of a node takes the next value (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from sys import intern
 
 from ..protocol.paths import join
 from ..protocol.perms import ACL, Access, Perm
@@ -27,42 +28,70 @@ def record_size(nperms: int, datalen: int, childlen: int) -> int:
 
 
 ROOT_ACL: ACL = (Perm(Access.NONE, 0),)
+SHARED_ACLS_MAX = 4096
+"""How many distinct ACLs :meth:`Store.share` remembers (then it starts afresh)."""
+
+
+class Children:
+    """A directory's child names in creation order (interned: the same names recur under many
+    parents), their stored size and, once asked for, the DIRECTORY payload."""
+
+    __slots__ = ("blob", "names", "size")
+
+    def __init__(self) -> None:
+        self.names: dict[str, None] = {}
+        self.size = 0
+        self.blob: bytes | None = None
+
+    def copy(self) -> Children:
+        clone = Children.__new__(Children)
+        clone.names = self.names.copy()
+        clone.size = self.size
+        clone.blob = self.blob
+        return clone
 
 
 class Node:
     """One node. Mutable: the global tree mutates nodes in place; a transaction works on copies.
 
+    Kept small (there is one per node, and a leaf is most nodes): a leaf has no
+    :class:`Children` (``kids`` is None), and nodes made alike share one ACL tuple.
     ``ignored`` holds the indexes of ACL entries that name a domain which no longer exists
     (4.17's ``XS_PERM_IGNORE``): they stay visible in GET_PERMS but grant nothing.
     """
 
-    __slots__ = ("_blob", "childlen", "children", "generation", "ignored", "perms", "value")
+    __slots__ = ("generation", "ignored", "kids", "perms", "value")
 
-    def __init__(self, value: bytes = b"", perms: ACL = ROOT_ACL,
-                 children: dict[str, None] | None = None, generation: int = 0,
+    def __init__(self, value: bytes = b"", perms: ACL = ROOT_ACL, generation: int = 0,
                  ignored: frozenset[int] | None = None) -> None:
         self.value = value
         self.perms = perms
-        self.children: dict[str, None] = {} if children is None else children
-        self.childlen = sum(len(name) + 1 for name in self.children)
+        self.kids: Children | None = None
         self.generation = generation
         self.ignored = ignored
-        self._blob: bytes | None = None
 
     def copy(self) -> Node:
         clone = Node.__new__(Node)
         clone.value = self.value
         clone.perms = self.perms
-        clone.children = self.children.copy()
-        clone.childlen = self.childlen
+        clone.kids = None if self.kids is None else self.kids.copy()
         clone.generation = self.generation
         clone.ignored = self.ignored
-        clone._blob = self._blob
         return clone
 
     @property
     def owner(self) -> int:
         return self.perms[0].domid
+
+    @property
+    def children(self) -> Collection[str]:
+        """The child names, in creation order."""
+        return () if self.kids is None else self.kids.names
+
+    @property
+    def childlen(self) -> int:
+        """The stored size of the child names (each with its NUL)."""
+        return 0 if self.kids is None else self.kids.size
 
     def size(self, *, extra_child: str | None = None) -> int:
         """The stored record size (optionally as if ``extra_child`` were added)."""
@@ -73,23 +102,31 @@ class Node:
 
     def child_blob(self) -> bytes:
         """The children as DIRECTORY sends them: each name followed by NUL."""
-        blob = self._blob
+        kids = self.kids
+        if kids is None:
+            return b""
+        blob = kids.blob
         if blob is None:
-            blob = "".join(name + "\0" for name in self.children).encode("latin-1")
-            self._blob = blob
+            blob = kids.blob = "".join(name + "\0" for name in kids.names).encode("latin-1")
         return blob
 
     def add_child(self, name: str) -> None:
-        self.children[name] = None
-        self.childlen += len(name) + 1
-        self._blob = None
+        kids = self.kids
+        if kids is None:
+            kids = self.kids = Children()
+        kids.names[intern(name)] = None
+        kids.size += len(name) + 1
+        kids.blob = None
 
     def remove_child(self, name: str) -> bool:
-        if name not in self.children:
+        kids = self.kids
+        if kids is None or name not in kids.names:
             return False
-        del self.children[name]
-        self.childlen -= len(name) + 1
-        self._blob = None
+        del kids.names[name]
+        kids.size -= len(name) + 1
+        kids.blob = None
+        if not kids.names:
+            self.kids = None
         return True
 
     def __repr__(self) -> str:
@@ -105,12 +142,24 @@ class Store:
         self.nodes: dict[str, Node] = {}
         self.generation = 0
         self.owned: dict[int, int] = {}
+        self._acls: dict[ACL, ACL] = {ROOT_ACL: ROOT_ACL}
         # 4.17's setup_structure(): /, /tool, /tool/xenstored, all n0, written in that order.
         for path, child in (("/", "tool"), ("/tool", "xenstored"), ("/tool/xenstored", None)):
-            node = Node(children={child: None} if child else None)
-            node.generation = self.bump()
+            node = Node(generation=self.bump())
+            if child:
+                node.add_child(child)
             self.nodes[path] = node
         self.owned[0] = 3
+
+    def share(self, acl: ACL) -> ACL:
+        """The one tuple equal to ``acl`` that nodes share (most nodes have one of a few ACLs).
+        Bounded: past :data:`SHARED_ACLS_MAX` distinct ACLs the table starts afresh."""
+        shared = self._acls.get(acl)
+        if shared is None:
+            if len(self._acls) >= SHARED_ACLS_MAX:
+                self._acls.clear()
+            shared = self._acls[acl] = acl
+        return shared
 
     def bump(self) -> int:
         """The next generation (4.17 takes one on every node write or delete, and on every
@@ -120,7 +169,10 @@ class Store:
 
     def account(self, domid: int, delta: int) -> None:
         count = self.owned.get(domid, 0) + delta
-        self.owned[domid] = count if count > 0 else 0
+        if count > 0:
+            self.owned[domid] = count
+        else:
+            self.owned.pop(domid, None)
 
     def owned_by(self, domid: int) -> int:
         return self.owned.get(domid, 0)

@@ -88,15 +88,15 @@ def console_backend_path(domid: int) -> str:
 
 
 def replaced_paths(spec: GuestSpec) -> list[str]:
-    """What xl removes while building a guest: a previous domain's leftovers.
+    """What xl removes of a domain when it destroys it, and again before building a new one
+    with that domid: the daemon deletes only the nodes a dead domain owned, and the dom0-owned
+    rest keeps ACL entries naming the dead domid, which 4.17 ignores for good.
 
-    After a domain dies the daemon deletes only the nodes it owned; the dom0-owned rest keeps
-    ACL entries naming the dead domid, which 4.17 ignores for good, so a new domain reusing the
-    domid could not read them (``libxl__domain_make`` and ``libxl__device_generic_add`` remove
-    these first).
+    ``libxl__domain_make`` removes the first three, ``libxl__device_generic_add`` the console's
+    backend directory, which ``libxl__device_destroy`` cleans up with its emptied parent.
     """
     return [home_path(spec.domid), f"/vm/{spec.uuid}", f"/libxl/{spec.domid}",
-            console_backend_path(spec.domid)]
+            console_backend_path(spec.domid).rsplit("/", 1)[0]]
 
 
 def _acls(domid: int) -> tuple[ACL, ACL, ACL]:

@@ -12,10 +12,19 @@ As in 4.17 (``xenstored_watch.c``):
 - ``@introduceDomain`` / ``@releaseDomain`` fire only watches registered exactly on them, for
   connections allowed to read the special ACL;
 - an event longer than 4096 bytes is dropped.
+
+Matching goes through an index keyed by watched path, so the cost of a change depends on the
+watches that match it, never on the others: an event on ``/a/b/c`` looks up ``/``, ``/a``,
+``/a/b`` and ``/a/b/c`` (an exact event, ``/a/b/c`` only; a special event, its name only).
+The permission filter runs once per connection that has a matching watch. A connection gets
+its events in the order its watches were registered (4.17 walks each connection's watch list;
+events to different connections travel on different sockets, so no order between them can
+be seen).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Protocol
 
@@ -31,24 +40,17 @@ OldPerms = tuple[ACL, frozenset[int] | None]
 class Watch:
     """One registration: canonical path, token bytes, and how to report event paths."""
 
-    __slots__ = ("path", "strip", "token")
+    __slots__ = ("path", "seq", "strip", "token")
 
     def __init__(self, path: str, token: bytes, strip: int = 0) -> None:
         self.path = path
         self.token = token
         # Relative watches: the length of "<home>/", which every path they match starts with.
         self.strip = strip
+        self.seq = 0  # registration order, set by WatchHub.add
 
     def payload(self, event_path: str) -> bytes:
         return event_path[self.strip:].encode("latin-1") + b"\0" + self.token + b"\0"
-
-    def matches(self, path: str, exact: bool) -> bool:
-        """Exact events match the watched path only; others, it or a path below it."""
-        watched = self.path
-        if exact or path == watched:
-            return path == watched
-        # paths.is_within, inlined: called for every watch on every event
-        return watched == "/" or (path.startswith(watched) and path[len(watched)] == "/")
 
     def __repr__(self) -> str:
         return f"Watch({self.path!r}, {self.token!r})"
@@ -65,32 +67,89 @@ class Watcher(Identity, Protocol):
     def flush(self) -> None: ...
 
 
+Entry = tuple[Watcher, Watch]
+Bucket = list[Entry]
+"""The watches on one path, in registration order (a list: most paths have one watch)."""
+
+
+def _registration(entry: Entry) -> int:
+    return entry[1].seq
+
+
 class WatchHub:
-    """Who watches, and delivery of events to their output queues."""
+    """Who watches what (indexed by path), and delivery of events to their output queues."""
 
     def __init__(self, store: Store, special_acl: Callable[[str], ACL | None]) -> None:
         self.store = store
         self.special_acl = special_acl
-        self.watchers: dict[int, Watcher] = {}
+        self.index: dict[str, Bucket] = {}
         self.dirty: set[Watcher] = set()
+        self._seq = itertools.count(1)
 
     # -- registry --------------------------------------------------------------------------
     def add(self, conn: Watcher, watch: Watch) -> None:
+        watch.seq = next(self._seq)
         conn.watches[(watch.path, watch.token)] = watch
-        self.watchers[conn.id] = conn
+        bucket = self.index.get(watch.path)
+        if bucket is None:
+            self.index[watch.path] = [(conn, watch)]
+        else:
+            bucket.append((conn, watch))
 
     def remove(self, conn: Watcher, key: tuple[str, bytes]) -> Watch | None:
         watch = conn.watches.pop(key, None)
-        if not conn.watches:
-            self.watchers.pop(conn.id, None)
+        if watch is not None:
+            self._unindex(watch)
         return watch
 
     def clear(self, conn: Watcher) -> int:
         """Drop every watch of ``conn``; return how many there were."""
-        count = len(conn.watches)
-        conn.watches.clear()
-        self.watchers.pop(conn.id, None)
+        watches = conn.watches
+        for watch in watches.values():
+            self._unindex(watch)
+        count = len(watches)
+        watches.clear()
         return count
+
+    def _unindex(self, watch: Watch) -> None:
+        bucket = self.index[watch.path]
+        for position, (_, entry) in enumerate(bucket):
+            if entry is watch:
+                del bucket[position]
+                break
+        if not bucket:
+            del self.index[watch.path]
+
+    # -- matching --------------------------------------------------------------------------
+    def matching(self, path: str, exact: bool = False) -> list[Entry]:
+        """The watches an event on ``path`` fires, in registration order: those on ``path``
+        itself if ``exact``; else those on ``path`` or any of its ancestors."""
+        index = self.index
+        if not index:
+            return []
+        get = index.get
+        if exact:
+            bucket = get(path)
+            return bucket.copy() if bucket else []
+        found: list[Bucket] = []
+        bucket = get("/")
+        if bucket:
+            found.append(bucket)
+        if path != "/":
+            cut = path.find("/", 1)
+            while cut > 0:
+                bucket = get(path[:cut])
+                if bucket:
+                    found.append(bucket)
+                cut = path.find("/", cut + 1)
+            bucket = get(path)
+            if bucket:
+                found.append(bucket)
+        if not found:
+            return []
+        if len(found) == 1:
+            return found[0].copy()
+        return sorted((entry for b in found for entry in b), key=_registration)
 
     # -- delivery --------------------------------------------------------------------------
     def fire(self, path: str, exact: bool = False, node: Node | None = None,
@@ -101,7 +160,8 @@ class WatchHub:
         (otherwise they are read from the tree); ``old`` is the ACL before a SET_PERMS, or
         before a transaction touched the node.
         """
-        if not self.watchers:
+        entries = self.matching(path, exact)
+        if not entries:
             return
         if node is None and old is None:
             node = self.store.nodes.get(path)
@@ -109,30 +169,30 @@ class WatchHub:
                 # 4.17's watch_permitted: no ACL from before the change and no node (one a
                 # transaction created and removed) -- nobody may see it, dom0 included.
                 return
-        for conn in self.watchers.values():
-            allowed: bool | None = None
-            for watch in conn.watches.values():
-                if not watch.matches(path, exact):
-                    continue
-                if allowed is None:
-                    allowed = conn.privileged or self._permitted(conn, path, node, old, parent)
-                if not allowed:
-                    break
-                payload = watch.payload(path)
-                if len(payload) <= PAYLOAD_MAX:
-                    conn.event(payload)
-                    self.dirty.add(conn)
+        verdicts: dict[int, bool] = {}
+        for conn, watch in entries:
+            allowed = verdicts.get(conn.id)
+            if allowed is None:
+                allowed = verdicts[conn.id] = (
+                    conn.privileged or self._permitted(conn, path, node, old, parent))
+            if not allowed:
+                continue
+            payload = watch.payload(path)
+            if len(payload) <= PAYLOAD_MAX:
+                conn.event(payload)
+                self.dirty.add(conn)
 
     def fire_special(self, name: str) -> None:
         """``@introduceDomain`` / ``@releaseDomain``: exact watches, special-ACL readers."""
+        bucket = self.index.get(name)
+        if not bucket:
+            return
         acl = self.special_acl(name)
-        for conn in self.watchers.values():
+        for conn, watch in bucket.copy():
             if acl is not None and not perm_for(conn, acl) & READ:
                 continue
-            for watch in conn.watches.values():
-                if watch.path == name:
-                    conn.event(watch.payload(name), special=True)
-                    self.dirty.add(conn)
+            conn.event(watch.payload(name), special=True)
+            self.dirty.add(conn)
 
     def _permitted(self, conn: Watcher, path: str, node: Node | None,
                    old: OldPerms | None, parent: Node | None) -> bool:

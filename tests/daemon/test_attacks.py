@@ -1,0 +1,274 @@
+"""One unprivileged guest must not starve or bloat the daemon (issue 10, item 1).
+
+Each case is an attack that took the daemon down for everyone before its fix: a guest flooding
+cheap requests, a guest that never reads its replies, a guest opening connections without end,
+refused requests leaving bookkeeping behind, and a guest filling the path cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import resource
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from xsactor.protocol import Op, Packet
+from xsactor.protocol.errors import EACCES, ConnectionLost
+from xsactor.testing.daemons import EmbeddedDaemonProcess
+from xsactor.testing.util import wait_for
+from xsactor.testing.wire import WireClient, connect_unix
+
+from .conftest import Engine, serving
+
+GUEST = 5
+ANSWER = 2.0
+"""How long a request may stay unanswered before a case gives up on it (a bound, not a wait:
+the figures that matter, e.g. 100 ms under a flood, are measured by bench/daemon_scale.py)."""
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _flood(path: str, batch: bytes, read_replies: bool, replies: Any, ready: Any) -> None:
+    """The flooding guest (a process of its own, so that the daemon is really flooded)."""
+    sock = connect_unix(path)
+    sock.settimeout(None)
+
+    def drain() -> None:
+        got = 0
+        size = 0
+        while data := sock.recv(1 << 20):
+            got += len(data)
+            size = size or 16 + int.from_bytes(data[12:16], "little")
+            replies.value = got // size
+
+    if read_replies:
+        threading.Thread(target=drain, daemon=True).start()
+    ready.set()
+    while True:
+        sock.sendall(batch)
+
+
+@contextlib.contextmanager
+def flooding(path: str, request: Packet, *, read_replies: bool) -> Iterator[Any]:
+    """A guest connection sending ``request`` without end (batches of 200), its replies read
+    (their count in the yielded value's ``.value``) or never read; stopped on exit."""
+    context = multiprocessing.get_context("fork")
+    replies = context.Value("q", 0, lock=False)
+    ready = context.Event()
+    process = context.Process(target=_flood, daemon=True,
+                              args=(path, request.encode() * 200, read_replies, replies, ready))
+    process.start()
+    try:
+        assert ready.wait(ANSWER), "the flooder did not start"
+        if read_replies:
+            wait_for(lambda: replies.value >= 1000, ANSWER, "the flood to get going")
+        yield replies
+    finally:
+        process.kill()
+        process.join(ANSWER)
+
+
+def guest_node(daemon: EmbeddedDaemonProcess, size: int) -> Packet:
+    """A node under the guest's home that it may read; the READ request for it."""
+    node = f"/local/domain/{GUEST}/data"
+    with daemon.dom0() as dom0:
+        dom0.write(node, b"d" * size)
+    return Packet.request(Op.READ, node, req_id=1)
+
+
+# -- starvation ------------------------------------------------------------------------------
+def test_flooding_guest_does_not_starve_dom0_or_other_guests() -> None:
+    with serving(guests=(GUEST, 6)) as daemon:
+        request = guest_node(daemon, 32)
+        flood = flooding(daemon.guest_sockets[GUEST], request, read_replies=True)
+        with daemon.dom0(timeout=ANSWER) as dom0, daemon.guest(6, timeout=ANSWER) as other, \
+                flood as replies:
+            for _ in range(10):
+                assert dom0.read("/local/domain/0/name") == b"Domain-0"
+                assert other.read("/local/domain/6/name") == b"guest6"
+            # ... and the flood is still being served.
+            during = replies.value
+            wait_for(lambda: replies.value > during, ANSWER, "the flood to go on")
+
+
+# -- memory ----------------------------------------------------------------------------------
+def test_guest_not_reading_replies_is_no_longer_read_and_memory_stays_bounded() -> None:
+    with serving(guests=(GUEST,)) as daemon:
+        assert daemon.process is not None
+        request = guest_node(daemon, 4000)
+        before = rss_kb(daemon.process.pid)
+        sock = connect_unix(daemon.guest_sockets[GUEST])
+        # 2 MB of READs asks for 200 MB of replies; the daemon must stop reading long before.
+        data = request.encode() * (2_000_000 // len(request.encode()))
+        sock.settimeout(2.0)
+        sent = 0
+        with contextlib.suppress(TimeoutError):
+            while sent < len(data):
+                sent += sock.send(data[sent:sent + 65536])
+        assert sent < len(data), "the daemon read every request of a guest that never reads"
+        with daemon.dom0(timeout=ANSWER) as dom0:
+            assert dom0.read("/local/domain/0/name") == b"Domain-0"
+        assert rss_kb(daemon.process.pid) - before < 32_000
+        sock.close()
+
+
+def replies_until_stalled(client: WireClient, expected: int, stall: float) -> int:
+    """Count replies until ``expected`` came or none came for ``stall`` seconds."""
+    got = 0
+    with contextlib.suppress(TimeoutError):
+        while got < expected:
+            if client.recv(timeout=stall).op != Op.WATCH_EVENT:
+                got += 1
+    return got
+
+
+def test_events_a_guest_does_not_read_hold_back_the_guest_causing_them() -> None:
+    with serving(guests=(GUEST,)) as daemon:
+        assert daemon.process is not None
+        home = f"/local/domain/{GUEST}"
+        with daemon.guest(GUEST, timeout=ANSWER) as watcher, \
+                daemon.guest(GUEST, timeout=ANSWER) as writer:
+            for token in range(100):
+                watcher.watch(home, f"w{token}")
+            before = rss_kb(daemon.process.pid)
+            # Every write and removal of a distinct node queues 100 events of 1.5 KB for the
+            # watcher, who never reads them: 30 MB for 200 nodes, unless the writer is held
+            # back once the watcher's backlog is full.
+            packets = []
+            for i in range(200):
+                node = f"{home}/data/{'n' * 1500}{i}"
+                packets += [Packet.write(node, b"x", req_id=2 * i),
+                            Packet.request(Op.RM, node, req_id=2 * i + 1)]
+            def send() -> None:
+                with contextlib.suppress(OSError):
+                    writer.send(*packets)
+
+            sender = threading.Thread(target=send, daemon=True)
+            sender.start()
+            answered = replies_until_stalled(writer, len(packets), stall=1.0)
+            assert answered < len(packets)
+            assert rss_kb(daemon.process.pid) - before < 16_000
+            # Once the watcher reads, the writer goes on.
+            reading = threading.Thread(target=replies_until_stalled,
+                                       args=(watcher, 1 << 30, 1.0), daemon=True)
+            reading.start()
+            assert writer.recv(timeout=ANSWER).op != Op.ERROR
+            reading.join(ANSWER)
+        sender.join(ANSWER)
+
+
+# -- descriptors -----------------------------------------------------------------------------
+def served(path: str) -> WireClient | None:
+    """A new guest connection if the daemon serves it (None if it closes it at once)."""
+    client = WireClient(path, ANSWER)
+    try:
+        assert client.read("name") == b"guest5"
+        return client
+    except (ConnectionLost, OSError):
+        client.close()
+        return None
+
+
+def test_connections_per_guest_are_bounded_and_dom0_always_served() -> None:
+    with serving("--max-guest-connections", "4", guests=(GUEST,)) as daemon:
+        path = daemon.guest_sockets[GUEST]
+        clients = [served(path) for _ in range(10)]
+        kept = [c for c in clients if c is not None]
+        try:
+            assert len(kept) == 4
+            with daemon.dom0(timeout=ANSWER) as dom0:
+                assert dom0.read("/local/domain/0/name") == b"Domain-0"
+        finally:
+            for client in kept:
+                client.close()
+        # Closed connections free their places (once the daemon has seen them go).
+        again = wait_for(lambda: served(path), ANSWER, "a guest connection to be served")
+        again.close()
+
+
+@contextlib.contextmanager
+def open_files_limit(limit: int) -> Iterator[None]:
+    """Lower this process's descriptor limit (inherited by the daemon it starts)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_descriptor_exhaustion_keeps_dom0_served_without_a_traceback_flood() -> None:
+    with open_files_limit(160):
+        daemon_cm = serving("--log-level", "info", "--max-guest-connections", "1000",
+                            guests=(GUEST,))
+        daemon = daemon_cm.__enter__()
+    try:
+        socks = []
+        for _ in range(400):
+            with contextlib.suppress(OSError):
+                socks.append(connect_unix(daemon.guest_sockets[GUEST], timeout=0.2))
+        with daemon.dom0(timeout=ANSWER) as dom0:
+            assert dom0.read("/local/domain/0/name") == b"Domain-0"
+            with daemon.dom0(timeout=ANSWER) as second:
+                assert second.read("/local/domain/0/name") == b"Domain-0"
+        for sock in socks:
+            sock.close()
+        with daemon.guest(GUEST, timeout=ANSWER) as guest:
+            assert guest.read("name") == b"guest5"
+        log = daemon.log_tail(1 << 20)
+        assert "Traceback" not in log
+        assert log.count("Too many open files") <= 3
+    finally:
+        daemon_cm.__exit__(None, None, None)
+
+
+# -- refused requests --------------------------------------------------------------------------
+def test_refused_set_perms_creates_no_domain_records(engine: Engine) -> None:
+    engine.add_guest(GUEST)
+    guest = engine.guest(GUEST)
+    known = set(engine.xs.domains.table)
+    dom0 = engine.dom0()
+    dom0.write("/private", b"")
+    entries = [f"r{domid}" for domid in range(1000, 1200)]
+    assert guest.err(Op.SET_PERMS, "/private", f"n{GUEST}", *entries[:4]) == "EACCES"
+    assert guest.err(Op.SET_PERMS, "/missing/x", f"n{GUEST}", *entries[:4]) in (
+        "ENOENT", "EACCES")
+    assert dom0.err(Op.SET_PERMS, "/missing/x", "n0", *entries) == "ENOENT"
+    assert set(engine.xs.domains.table) == known
+    assert dom0.err(Op.CONTROL, "quota", "1000") == "ENOENT"
+
+
+def test_refused_write_creates_no_domain_record(engine: Engine) -> None:
+    engine.add_guest(GUEST)
+    dom0 = engine.dom0()
+    dom0.write("/acl", b"")
+    dom0.chmod("/acl", "n0", "r7000")
+    known = set(engine.xs.domains.table)
+    guest = engine.guest(GUEST)
+    with pytest.raises(EACCES):
+        guest.call(Op.WRITE, "/acl/child", "v")
+    assert set(engine.xs.domains.table) == known
+
+
+# -- caches ----------------------------------------------------------------------------------
+def test_path_cache_stays_within_its_byte_budget(engine: Engine) -> None:
+    engine.add_guest(GUEST)
+    guest = engine.guest(GUEST)
+    cache = engine.xs.path_cache
+    stem = "p" * 1900
+    for i in range(2 * cache.budget // 2000 + 100):
+        guest.err(Op.READ, f"{stem}{i}")
+        assert cache.size <= cache.budget
+    # Still a cache: a path asked again is not parsed again.
+    guest.err(Op.READ, f"{stem}x")
+    assert (guest.conn.home, f"{stem}x".encode() + b"\0") in cache

@@ -1,0 +1,177 @@
+"""What the daemon keeps per node and per domain: small nodes, shared ACLs and names, and
+nothing left behind by a domain once it is destroyed (memory itself is measured by
+``bench/daemon_domains.py`` and ``bench/daemon_scale.py``, not here)."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from xsactor.daemon.connection import Connection
+from xsactor.daemon.core import XenStore
+from xsactor.daemon.domains import Domain
+from xsactor.daemon.server import Daemon
+from xsactor.daemon.sockets import SocketConnection
+from xsactor.daemon.toolstack import GuestSpec, replaced_paths
+from xsactor.protocol import Decoder, Op, Packet
+from xsactor.testing.util import wait_for
+
+from .conftest import Client, Engine
+
+WATCHED = ("control/shutdown", "control/sysrq", "memory/target", "device", "device/vif",
+           "device/vbd", "console", "data", "attr", "@releaseDomain")
+"""Ten watches, as a PV guest's frontends and agents hold them."""
+
+
+def bookkeeping(xs: XenStore) -> dict[str, object]:
+    """Everything the daemon holds that grows with domains, connections or watches."""
+    gc.collect()
+    return {
+        "domains": sorted(xs.domains.table),
+        "hypervisor states": dict(xs.domains.states),
+        "owned counts": dict(xs.store.owned),
+        "nodes": sorted(xs.store.nodes),
+        "watch index": {path: [(conn.id, watch.token) for conn, watch in bucket]
+                        for path, bucket in xs.hub.index.items()},
+        "connections": sorted(xs.connections),
+        "dirty": len(xs.hub.dirty),
+        "path cache homes": sorted(xs.path_cache.homes),
+        "special ACLs": dict(xs.special),
+        "Connection objects": sum(isinstance(o, Connection) for o in gc.get_objects()),
+        "Domain objects": sum(isinstance(o, Domain) for o in gc.get_objects()),
+    }
+
+
+def busy_guest(engine: Engine, domid: int) -> Client:
+    """A guest in xl's layout, connected, with ten watches, a write and an open transaction."""
+    engine.add_guest(domid)
+    guest = engine.guest(domid)
+    for number, path in enumerate(WATCHED):
+        guest.watch(path, f"t{number}")
+    guest.ok_write("data/agent", "up")
+    guest.read("data/agent")
+    tx = guest.start()
+    guest.ok_write("data/in-tx", "1", tx_id=tx)
+    guest.take_events()
+    return guest
+
+
+@pytest.mark.parametrize("end", ["release", "dying", "gone"])
+def test_a_destroyed_domain_leaves_nothing_behind(end: str) -> None:
+    engine = Engine()
+    xs = engine.xs
+    dom0 = engine.dom0()
+    dom0.watch("@releaseDomain", "dom0")
+    before: dict[str, object] = {}
+    for cycle in range(3):
+        # cycle 0, one domain: xl's first guest leaves /vm and /libxl behind; cycles 1 and 2
+        # must end where cycle 0 did, and cycle 2 find nothing of cycle 1
+        domids = range(10, 11 if cycle == 0 else 30)
+        guests = [busy_guest(engine, domid) for domid in domids]
+        if cycle:
+            during = bookkeeping(xs)
+            assert len(during["domains"]) == len(before["domains"]) + 20  # type: ignore[arg-type]
+            assert during["watch index"] != before["watch index"]
+        for guest in guests:
+            if end == "release":
+                dom0.call(Op.RELEASE, guest.domid)
+            else:
+                xs.set_domain_state(guest.domid, end)
+                xs.flush()
+            for path in replaced_paths(GuestSpec(guest.domid)):  # xl's part of destroy
+                dom0.rm(path)
+        del guests, guest
+        after = bookkeeping(xs)
+        if end != "release":
+            # the simulated hypervisor remembers those domids' last state (as Xen would)
+            assert after.pop("hypervisor states") == dict.fromkeys(domids, end)
+            xs.domains.states.clear()
+            after["hypervisor states"] = {}
+        if cycle == 0:
+            before = after
+        assert after == before, f"cycle {cycle}"
+        assert dom0.take_events()
+
+
+def test_a_leaf_has_no_children_container() -> None:
+    engine = Engine()
+    dom0 = engine.dom0()
+    dom0.ok_write("/a/b", "1")
+    nodes = engine.xs.store.nodes
+    assert nodes["/a/b"].kids is None
+    assert nodes["/a"].kids is not None
+    dom0.rm("/a/b")
+    assert nodes["/a"].kids is None
+    assert nodes["/a"].child_blob() == b""
+    assert nodes["/a"].childlen == 0
+
+
+def test_nodes_share_child_names_and_acls() -> None:
+    engine = Engine()
+    engine.add_guest(7)
+    guest = engine.guest(7)
+    for parent in ("x", "y"):
+        guest.ok_write(f"data/{parent}/state", "1")
+    nodes = engine.xs.store.nodes
+    home = "/local/domain/7/data"
+    x_name, = nodes[f"{home}/x"].children
+    y_name, = nodes[f"{home}/y"].children
+    assert x_name is y_name
+    assert nodes[f"{home}/x/state"].perms is nodes[f"{home}/y/state"].perms
+    assert nodes[f"{home}/x"].perms is nodes[f"{home}/y/state"].perms
+    guest.chmod("data/x/state", "b7")
+    guest.chmod("data/y/state", "b7")
+    assert nodes[f"{home}/x/state"].perms is nodes[f"{home}/y/state"].perms
+
+
+def test_a_destroyed_domain_leaves_no_server_state(inproc: Daemon) -> None:
+    """The same through the sockets: listeners, socket connections, descriptors."""
+    import gevent
+    import gevent.socket
+
+    toolstack = inproc._toolstack
+    assert toolstack is not None
+
+    def server_state() -> dict[str, object]:
+        gc.collect()
+        return {
+            "listeners": sorted(inproc._listeners),
+            "guest paths": dict(inproc._guest_paths),
+            "sockets": {domid: len(group) for domid, group in inproc.sockets.items() if group},
+            "by connection": sorted(inproc.by_conn),
+            "descriptors": inproc.descriptors.used,
+            "SocketConnection objects": sum(isinstance(o, SocketConnection)
+                                            for o in gc.get_objects()),
+            "engine": bookkeeping(inproc.xs),
+        }
+
+    def cycle(domids: range) -> None:
+        """Guests connect and watch; the hypervisor says gone; xl removes their trees."""
+        socks = []
+        for domid in domids:
+            sock = gevent.socket.socket(gevent.socket.AF_UNIX, gevent.socket.SOCK_STREAM)
+            sock.connect(inproc.add_guest(GuestSpec(domid)))
+            sock.sendall(b"".join(Packet.request(Op.WATCH, path, f"t{n}", req_id=n).encode()
+                                  for n, path in enumerate(WATCHED)))
+            decoder = Decoder()
+            packets: list[Packet] = []
+            while len(packets) < 2 * len(WATCHED):  # each reply, and each first event
+                packets += decoder.feed(sock.recv(65536))
+            socks.append(sock)
+        assert len(inproc.by_conn) >= len(domids)
+        for domid in domids:
+            inproc.set_domain_state(domid, "gone")
+            del inproc.xs.domains.states[domid]  # the domid may be used again
+            for path in replaced_paths(GuestSpec(domid)):
+                toolstack.call(Packet.request(Op.RM, path))
+        for sock in socks:
+            assert sock.recv(65536) == b""  # the daemon closed it
+            sock.close()
+
+    cycle(range(10, 11))  # xl's first guest leaves /vm and /libxl behind
+    before = server_state()
+    for _ in range(2):
+        cycle(range(10, 20))
+        wait_for(lambda: server_state() == before, 5, "the server state to drop back",
+                 sleep=gevent.sleep)
