@@ -1,8 +1,8 @@
 """Play the toolstack over the wire: what xl does to a daemon, through a dom0 connection.
 
 Used by the daemon drivers of the tests for both the embedded and the C xenstored, so a guest
-domain is built the same way on each. :func:`apply_entries` (and its ``TreeWriter``) live with
-the entries in :mod:`xsactor.daemon.toolstack`, which the embedded daemon uses too.
+domain is built the same way on each. The steps, :func:`apply_steps` and its ``TreeWriter``
+live in :mod:`xsactor.daemon.toolstack`, which the embedded daemon uses too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..daemon.toolstack import (
 )
 from .wire import WireClient
 
-__all__ = ["TreeWriter", "apply_entries", "boot_dom0", "create_guest"]
+__all__ = ["TreeWriter", "apply_entries", "apply_steps", "boot_dom0", "create_guest"]
 
 
 def boot_dom0(dom0: WireClient) -> None:
