@@ -92,6 +92,9 @@ class Host(Protocol):
     def disconnected(self, sc: SocketConnection) -> None:
         """``sc`` closed."""
 
+    def ignore_domain(self, domid: int) -> None:
+        """A guest of ``domid`` broke the protocol: close all of its connections."""
+
 
 class Descriptors:
     """How many descriptors the daemon holds, and how many guests may take."""
@@ -286,10 +289,14 @@ class SocketConnection:
             return
         self.partial = decoder.pending > 0
         if decoder.error is not None and not self.closed:
-            # 4.17 closes a socket that announces too long a payload, unanswered.
+            # 4.17 closes a socket that announces too long a payload, unanswered; a guest's
+            # ring it ignores for good.
             self.log.warning("malformed frame, closing", error=str(decoder.error))
-            self._finish_output()
-            self.close()
+            if self.privileged:
+                self._finish_output()
+                self.close()
+            else:
+                self.daemon.ignore_domain(self.conn.domid)
 
     def _answer(self, frames: list[tuple[int, int, int, bytes]]) -> None:
         """Answer ``frames``; stop (keeping the rest for later) when output backs up."""
