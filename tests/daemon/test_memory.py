@@ -32,7 +32,8 @@ def bookkeeping(xs: XenStore) -> dict[str, object]:
         "hypervisor states": dict(xs.domains.states),
         "owned counts": dict(xs.store.owned),
         "nodes": sorted(xs.store.nodes),
-        "watch index": {path: list(bucket) for path, bucket in xs.hub.index.items()},
+        "watch index": {path: [(conn.id, watch.token) for conn, watch in bucket]
+                        for path, bucket in xs.hub.index.items()},
         "connections": sorted(xs.connections),
         "dirty": len(xs.hub.dirty),
         "path cache homes": sorted(xs.path_cache.homes),

@@ -69,10 +69,10 @@ def naive_fire(conns: list[FakeConn], store: Store, path: str, exact: bool,
         for watch in conn.watches.values():
             if not _matches(watch.path, path, exact):
                 continue
-            if not (conn.privileged or _can_read(conn, old)
-                    or _can_read(conn, node and node.perms)
-                    or _can_read(conn, parent and parent.perms)):
-                continue
+            if not (_can_read(conn, old) or (node is not None and (
+                    conn.privileged or _can_read(conn, node.perms)
+                    or _can_read(conn, parent and parent.perms)))):
+                continue  # nobody, dom0 included, sees a node with no old ACL that is gone
             payload = watch.payload(path)
             if len(payload) <= PAYLOAD_MAX:
                 conn.event(payload)
@@ -145,7 +145,9 @@ def test_index_delivers_what_a_full_scan_delivers(scenario: dict) -> None:
         assert conn.events == model.events, f"connection {conn.id}"
         assert list(conn.watches) == list(model.watches)
     assert {(conn.id, w.seq) for conn in indexed for w in conn.watches.values()} == {
-        (conn.id, seq) for bucket in hub.index.values() for seq, (conn, _) in bucket.items()}
+        (conn.id, w.seq) for bucket in hub.index.values() for conn, w in bucket}
+    for bucket in hub.index.values():
+        assert [w.seq for _, w in bucket] == sorted(w.seq for _, w in bucket)
 
 
 def test_unrelated_watches_are_never_looked_at() -> None:
@@ -173,6 +175,32 @@ def test_unrelated_watches_are_never_looked_at() -> None:
     assert Counting.looked == ["/a/b/c"]
     hub.fire_special(RELEASE_DOMAIN)
     assert Counting.looked == ["/a/b/c", RELEASE_DOMAIN]
+
+
+def test_the_permission_filter_runs_for_matching_connections_only() -> None:
+    store = build_store([("/a/b", (Perm(Access.READ, 0),))])
+    hub = WatchHub(store, lambda name: (Perm(Access.READ, 0),))
+    others = [FakeConn(number, number, False) for number in range(1, 101)]
+    for conn in others:
+        hub.add(conn, Watch(f"/elsewhere/{conn.id}", b"t"))
+        hub.add(conn, Watch("@introduceDomain", b"t"))
+    mine = FakeConn(500, 5, False)
+    hub.add(mine, Watch("/a", b"t"))
+    hub.add(mine, Watch("/a/b", b"u"))
+    checked: list[int] = []
+    permitted = hub._permitted
+
+    def counting(conn, *args):  # type: ignore[no-untyped-def]
+        checked.append(conn.id)
+        return permitted(conn, *args)
+
+    hub._permitted = counting  # type: ignore[method-assign]
+    hub.fire("/a/b")
+    assert checked == [500]
+    assert mine.events == [b"/a/b\0t\0", b"/a/b\0u\0"]
+    hub.fire_special(RELEASE_DOMAIN)
+    assert checked == [500]
+    assert all(not conn.events for conn in others)
 
 
 def test_watches_leave_the_index_with_their_connection() -> None:

@@ -6,8 +6,9 @@ As in 4.17 (``xenstored_watch.c``):
   *exact* events (descendants removed by RM) match only watches registered on E itself;
 - the event carries E (made relative again for a watch registered with a relative path)
   and the watch's token;
-- an unprivileged watcher gets the event only if it can read the node (its new ACL, or the
-  ACL before the change when one is given), or the node's parent;
+- a watcher gets the event only if it can read the node (its new ACL, or the ACL before the
+  change when one is given), or the node's parent; a node with neither an ACL from before
+  nor a node now (created and removed in one transaction) is seen by nobody, dom0 included;
 - ``@introduceDomain`` / ``@releaseDomain`` fire only watches registered exactly on them, for
   connections allowed to read the special ACL;
 - an event longer than 4096 bytes is dropped.
@@ -67,8 +68,12 @@ class Watcher(Identity, Protocol):
 
 
 Entry = tuple[Watcher, Watch]
-Bucket = dict[int, Entry]
-"""The watches on one path, keyed (and so ordered) by registration number."""
+Bucket = list[Entry]
+"""The watches on one path, in registration order (a list: most paths have one watch)."""
+
+
+def _registration(entry: Entry) -> int:
+    return entry[1].seq
 
 
 class WatchHub:
@@ -83,12 +88,13 @@ class WatchHub:
 
     # -- registry --------------------------------------------------------------------------
     def add(self, conn: Watcher, watch: Watch) -> None:
-        watch.seq = seq = next(self._seq)
+        watch.seq = next(self._seq)
         conn.watches[(watch.path, watch.token)] = watch
         bucket = self.index.get(watch.path)
         if bucket is None:
-            bucket = self.index[watch.path] = {}
-        bucket[seq] = (conn, watch)
+            self.index[watch.path] = [(conn, watch)]
+        else:
+            bucket.append((conn, watch))
 
     def remove(self, conn: Watcher, key: tuple[str, bytes]) -> Watch | None:
         watch = conn.watches.pop(key, None)
@@ -107,7 +113,10 @@ class WatchHub:
 
     def _unindex(self, watch: Watch) -> None:
         bucket = self.index[watch.path]
-        del bucket[watch.seq]
+        for position, (_, entry) in enumerate(bucket):
+            if entry is watch:
+                del bucket[position]
+                break
         if not bucket:
             del self.index[watch.path]
 
@@ -121,7 +130,7 @@ class WatchHub:
         get = index.get
         if exact:
             bucket = get(path)
-            return list(bucket.values()) if bucket else []
+            return bucket.copy() if bucket else []
         found: list[Bucket] = []
         bucket = get("/")
         if bucket:
@@ -139,8 +148,8 @@ class WatchHub:
         if not found:
             return []
         if len(found) == 1:
-            return list(found[0].values())
-        return [entry for _, entry in sorted(item for b in found for item in b.items())]
+            return found[0].copy()
+        return sorted((entry for b in found for entry in b), key=_registration)
 
     # -- delivery --------------------------------------------------------------------------
     def fire(self, path: str, exact: bool = False, node: Node | None = None,
@@ -154,6 +163,12 @@ class WatchHub:
         entries = self.matching(path, exact)
         if not entries:
             return
+        if node is None and old is None:
+            node = self.store.nodes.get(path)
+            if node is None:
+                # 4.17's watch_permitted: no ACL from before the change and no node (one a
+                # transaction created and removed) -- nobody may see it, dom0 included.
+                return
         verdicts: dict[int, bool] = {}
         for conn, watch in entries:
             allowed = verdicts.get(conn.id)
@@ -173,7 +188,7 @@ class WatchHub:
         if not bucket:
             return
         acl = self.special_acl(name)
-        for conn, watch in list(bucket.values()):
+        for conn, watch in bucket.copy():
             if acl is not None and not perm_for(conn, acl) & READ:
                 continue
             conn.event(watch.payload(name), special=True)
