@@ -104,7 +104,7 @@ def clients(request: pytest.FixtureRequest) -> Iterator[Callable[..., Client]]:
         return client
     yield make
     try:
-        daemon = next((request.getfixturevalue(name) for name in ("server", "embedded", "fake")
+        daemon = next((request.getfixturevalue(name) for name in ("server", "embedded", "proxy")
                        if name in request.fixturenames), None)
         if daemon is not None and made:
             no_stray_watches(daemon, made)

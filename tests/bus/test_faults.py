@@ -13,28 +13,29 @@ from xsactor import Client, RequestTimeout
 from xsactor.protocol import Op
 
 from .conftest import GUEST, stall_reads, until
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 
-def _open_transactions(fake: FakeXenStored) -> int:
-    return sum(len(c.transactions) for c in fake.connections)
+def _open_transactions(proxy: FaultProxy) -> int:
+    """Open transactions on the daemon behind the proxy."""
+    return sum(len(c.transactions) for c in proxy.daemon.xs.connections.values())
 
 
 def _sync(client: Client) -> None:
-    """One round trip: whatever the bus sent before has been handled by the fake."""
+    """One round trip: whatever the bus sent before has been handled by the daemon."""
     client.get_domain_path(0)
 
 
 @pytest.mark.parametrize("give_up", ["timeout", "default_timeout", "kill"])
 def test_a_transaction_given_up_on_is_ended_on_the_daemon(
-        fake: FakeXenStored, clients: Any, give_up: str) -> None:
-    client = clients(fake.socket_path,
+        proxy: FaultProxy, clients: Any, give_up: str) -> None:
+    client = clients(proxy.socket_path,
                      default_timeout=0.05 if give_up == "default_timeout" else 20.0)
-    base = len(fake.all_received)
-    fake.gate.clear()
+    base = len(proxy.all_received)
+    proxy.gate.clear()
     if give_up == "kill":
         starter = gevent.spawn(client.transaction)
-        assert fake.wait_received(base + 1)
+        assert proxy.wait_received(base + 1)
         starter.kill()
     else:
         with pytest.raises(RequestTimeout):
@@ -42,24 +43,24 @@ def test_a_transaction_given_up_on_is_ended_on_the_daemon(
                 client.transaction(timeout=0.05)
             else:
                 client.transaction()  # the default timeout's sweep
-    fake.gate.set()
-    until(lambda: any(p.op == Op.TRANSACTION_END for p in fake.all_received[base:]),
+    proxy.gate.set()
+    until(lambda: any(p.op == Op.TRANSACTION_END for p in proxy.all_received[base:]),
           what="the late transaction to be ended")
     _sync(client)
-    assert _open_transactions(fake) == 0
-    [end] = [p for p in fake.all_received[base:] if p.op == Op.TRANSACTION_END]
+    assert _open_transactions(proxy) == 0
+    [end] = [p for p in proxy.all_received[base:] if p.op == Op.TRANSACTION_END]
     assert end.payload == b"F\0" and end.tx_id > 0
 
 
-def test_a_watch_given_up_on_is_removed_on_the_daemon(fake: FakeXenStored,
+def test_a_watch_given_up_on_is_removed_on_the_daemon(proxy: FaultProxy,
                                                        clients: Any) -> None:
-    client = clients(fake.socket_path)
-    fake.gate.clear()
+    client = clients(proxy.socket_path)
+    proxy.gate.clear()
     with pytest.raises(RequestTimeout):
         client.watch("/w/late", "late", timeout=0.05)
-    fake.gate.set()
-    until(lambda: fake.watch_count() == 0 and any(
-        p.op == Op.UNWATCH for p in fake.all_received), what="the late watch to be removed")
+    proxy.gate.set()
+    until(lambda: proxy.watch_count() == 0 and any(
+        p.op == Op.UNWATCH for p in proxy.all_received), what="the late watch to be removed")
     assert client.conn.watches() == []
     _sync(client)
     client.write("/w/late", "x")
@@ -87,26 +88,26 @@ def test_transactions_given_up_on_do_not_use_up_the_quota(embedded: Any, clients
 
 
 def test_relative_watch_honours_its_timeout_through_the_domid_lookup(
-        fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.add_guest(GUEST))
-    fake.gate.clear()
+        proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.add_guest(GUEST))
+    proxy.gate.clear()
     watcher = gevent.spawn(client.watch, "data", "rel", timeout=0.1)
     watcher.join(timeout=5)  # the default timeout (20 s) must not apply
     assert watcher.dead
     assert isinstance(watcher.exception, RequestTimeout)
-    fake.gate.set()
+    proxy.gate.set()
     _sync(client)
-    until(lambda: fake.watch_count() == 0, what="no watch left")
+    until(lambda: proxy.watch_count() == 0, what="no watch left")
 
 
-def test_a_stall_logs_one_summary_not_a_line_per_late_reply(fake: FakeXenStored,
+def test_a_stall_logs_one_summary_not_a_line_per_late_reply(proxy: FaultProxy,
                                                               clients: Any) -> None:
-    client = clients(fake.socket_path)
-    readers = stall_reads(fake, client, 50)
+    client = clients(proxy.socket_path)
+    readers = stall_reads(proxy, client, 50)
     for g in readers:
         g.kill()
     with capture_logs() as logs:
-        fake.gate.set()
+        proxy.gate.set()
         _sync(client)
         client.conn.flush_log_summaries()
     late = [entry for entry in logs if "late" in entry["event"] or "unknown" in entry["event"]]

@@ -187,16 +187,16 @@ def test_dead_subscriber_unwatched_on_the_embedded_daemon(embedded: Any, clients
 
 
 def test_unwatch_nowait_stops_at_once_and_unwatches_in_the_background(
-        fake: FakeXenStored) -> None:
-    with Client(fake.socket_path) as client:
+        proxy: FaultProxy) -> None:
+    with Client(proxy.socket_path) as client:
         client.watch("/w/n", "n")
         assert client.next_event("n", timeout=5) == ("/w/n", "n")
         assert client.unwatch_nowait("/w/n", "n") is True  # no reply waited for
         assert client.unwatch_nowait("/w/n", "n") is False
         client.watch("/w/n", "n")  # the same token again at once: no EEXIST
-        until(lambda: [p.op for p in fake.all_received].count(Op.UNWATCH) == 1,
+        until(lambda: [p.op for p in proxy.all_received].count(Op.UNWATCH) == 1,
               what="the UNWATCH on the wire")
-        ops = [p.op for p in fake.all_received if p.op in (Op.WATCH, Op.UNWATCH)]
+        ops = [p.op for p in proxy.all_received if p.op in (Op.WATCH, Op.UNWATCH)]
         assert ops == [Op.WATCH, Op.UNWATCH, Op.WATCH]  # sent in order
         assert client.next_event("n", timeout=5) == ("/w/n", "n")
 
