@@ -135,21 +135,21 @@ def test_plain_greenlets_are_not_made_processes(embedded: Any, clients: Any) -> 
     assert client.conn.watches() == []  # the existing reaper still works
 
 
-def test_killed_while_watching_then_watched_again_at_once(fake: Any, clients: Any) -> None:
+def test_killed_while_watching_then_watched_again_at_once(proxy: Any, clients: Any) -> None:
     """The process dies before its WATCH is answered; the DOWN receiver watches again with the
     same path and token: the daemon ends with exactly the new watch, which gets events."""
-    client = clients(fake.socket_path)
-    base = len(fake.all_received)
-    fake.gate.clear()
+    client = clients(proxy.socket_path)
+    base = len(proxy.all_received)
+    proxy.gate.clear()
     pid, ref = px.spawn_monitor(_subscriber, client)
-    assert fake.wait_received(base + 1)  # its WATCH is out, unanswered
+    assert proxy.wait_received(base + 1)  # its WATCH is out, unanswered
     px.exit(pid, px.KILL)
     px.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] is ref, timeout=5)
-    fake.gate.set()
+    proxy.gate.set()
     client.watch(PATH, TOKEN)
     assert _events() == [("watch_event", PATH, TOKEN)]
     client.get_domain_path(0)
-    assert fake.watch_count() == 1
+    assert proxy.watch_count() == 1
     client.write(f"{PATH}/later", "z")
     assert _events() == [("watch_event", f"{PATH}/later", TOKEN)]
     client.unwatch(PATH, TOKEN)
