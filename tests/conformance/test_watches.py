@@ -746,3 +746,20 @@ def test_coalesced_events_are_at_least_one(daemon: Harness) -> None:
     events = w.drain_events()
     assert 1 <= len(events) <= 10
     assert set(events) == {ev(daemon.p("a"), "t")}
+
+
+def test_a_rewatch_pipelined_behind_its_unwatch_shares_the_unsent_first_event(
+        daemon: Harness) -> None:
+    """WATCH, UNWATCH, WATCH of one path and token in one write: 4.17 does not queue an event
+    identical to one still unsent, so the three requests give one event, before the UNWATCH's
+    reply. (The bus relies on it: a re-watch waits for a pending UNWATCH's reply.)"""
+    c = daemon.dom0()
+    args = (daemon.p("w"), "t")
+    c.send(Packet.request(Op.WATCH, *args, req_id=1), Packet.request(Op.UNWATCH, *args, req_id=2),
+           Packet.request(Op.WATCH, *args, req_id=3),
+           Packet.request(Op.READ, daemon.p("nothing"), req_id=4))
+    got = [c.recv() for _ in range(5)]
+    assert [(p.op, p.req_id) for p in got] == [
+        (Op.WATCH, 1), (Op.WATCH_EVENT, 0), (Op.UNWATCH, 2), (Op.WATCH, 3), (Op.ERROR, 4)]
+    assert got[1].payload == daemon.p("w").encode() + b"\0t\0"
+    no_events(c)

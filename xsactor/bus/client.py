@@ -406,6 +406,7 @@ class Client:
         if self.conn.find_watch(key) is not None:
             raise EEXIST("already watched with this token", path=path)
         box = mailbox if mailbox is not None else mailbox_of()
+        self.conn.subscribers.wait_unwatched(wire_token, path, self.conn.timeout_of(timeout))
         watch = Watch(path, token, wire_token, key, box)
         generation = self.conn.generation
         self.conn.add_watch(watch)

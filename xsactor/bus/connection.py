@@ -337,6 +337,10 @@ class Connection:
             raise error_from_payload(reply.payload, path=path)
         raise ProtocolError(f"{op_name(op)} answered with {op_name(reply_op)}")
 
+    def timeout_of(self, timeout: Any) -> float | None:
+        """A request's timeout in seconds: ``_DEFAULT`` is the connection's (None: none)."""
+        return self._timeout if timeout is _DEFAULT else timeout
+
     def _expire(self, req_id: int) -> None:
         """The default timeout: a deadline in a FIFO swept by one timer, far cheaper than a
         timer per request."""

@@ -18,6 +18,7 @@ import weakref
 from typing import Any, Protocol
 
 from gevent import Greenlet
+from gevent.event import Event
 
 from ..actors import process
 from ..logs import get_logger
@@ -73,6 +74,7 @@ class Subscribers:
         self._hooks: dict[process.Pid, Any] = {}
         self._linked: weakref.WeakSet[Any] = weakref.WeakSet()
         self.unwatching: dict[bytes, dict[str, int]] = {}  # wire token -> path -> pending
+        self._unwatched_events: dict[tuple[bytes, str], Event] = {}
         _CONNECTIONS.add(conn)
 
     # -- holders ---------------------------------------------------------------------------
@@ -157,6 +159,25 @@ class Subscribers:
             del paths[key[1]]
             if not paths:
                 del self.unwatching[key[0]]
+            done = self._unwatched_events.pop(key, None)
+            if done is not None:
+                done.set()
+
+    def wait_unwatched(self, wire_token: bytes, path: str, timeout: float | None) -> None:
+        """Before a WATCH of a released watch's path and token: wait for its UNWATCH's reply.
+
+        4.17 does not queue an event identical to one still unsent on the connection, so a
+        WATCH pipelined behind the UNWATCH can get no first event of its own: the old watch's
+        event, which the bus drops as stale, stood for both. Once the UNWATCH is answered, that
+        event has left the daemon and the new WATCH gets its own.
+        """
+        if not self.unwatch_pending(wire_token, path):
+            return
+        key = (wire_token, path)
+        done = self._unwatched_events.get(key)
+        if done is None:
+            done = self._unwatched_events[key] = Event()
+        done.wait(timeout)
 
     def unwatch_pending(self, wire_token: bytes, path: str) -> bool:
         """Whether the UNWATCH of this watch (path as given) is sent and not answered yet."""
@@ -194,6 +215,9 @@ class Subscribers:
     def reconnected(self) -> None:
         """A new connection: the old one's transactions and pending UNWATCHes are gone."""
         self.open_tx.clear()
+        for done in self._unwatched_events.values():
+            done.set()
+        self._unwatched_events.clear()
         for holder in list(self.transactions):
             for tx_id in self.transactions.pop(holder):
                 del self._tx_holder[tx_id]
