@@ -260,18 +260,7 @@ class SocketConnection:
                     self.close()
                     return
                 if conn.out:
-                    out = conn.take_output()
-                    try:
-                        sent = os.write(self.fd, out)
-                    except BlockingIOError:
-                        sent = 0
-                    except OSError:
-                        self.loop.run_callback(self.close)
-                        return
-                    if sent < len(out):
-                        self.pending = out
-                        self.sent = sent
-                        self.writer.start(self._on_writable)
+                    self._write_now()
                 return
         if not data:
             self.close()
@@ -393,6 +382,11 @@ class SocketConnection:
                                  unsent=self.conn.queued + len(self.pending) - self.sent)
                 self.loop.run_callback(self.close)
             return
+        self._write_now()
+
+    def _write_now(self) -> None:
+        """Write the output queue (nothing is pending); what the socket does not take waits
+        for the write watcher."""
         data = self.conn.take_output()
         try:
             sent = os.write(self.fd, data)
