@@ -21,7 +21,9 @@ In-process use (from gevent code)::
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import socket
 import stat
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +48,21 @@ log = get_logger(__name__)
 READ_CHUNK = 65536
 
 
+def _serving(path: str) -> bool:
+    """Whether something accepts connections on the unix socket ``path`` (not stale)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        probe.connect(path)
+    except BlockingIOError:  # listening, its backlog full
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 def listen_unix(path: str, backlog: int) -> gevent.socket.socket:
     """A listening unix socket at ``path`` (parent directories made, a stale socket removed)."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -54,6 +71,8 @@ def listen_unix(path: str, backlog: int) -> gevent.socket.socket:
         mode = os.lstat(path).st_mode
         if not stat.S_ISSOCK(mode):
             raise FileExistsError(f"{path} exists and is not a socket")
+        if _serving(path):
+            raise OSError(errno.EADDRINUSE, "a live xenstored is serving this socket", path)
         os.unlink(path)
     sock = gevent.socket.socket(gevent.socket.AF_UNIX, gevent.socket.SOCK_STREAM)
     try:
@@ -243,12 +262,16 @@ class Daemon:
         self._stopped.wait()
 
     def stop(self) -> None:
-        """Close every socket and listener (idempotent)."""
+        """Close every socket and listener (idempotent).
+
+        The socket files stay (refusing connections, as a stopped xenstored's do), so clients
+        tell a daemon restart from a destroyed domain, whose socket is removed.
+        """
         if not self._started:
             return
         self._started = False
         for domid in list(self._servers):
-            self._unserve(domid)
+            self._unserve(domid, unlink=False)
         for group in list(self._sockets.values()):
             for sc in list(group):
                 sc.close()
@@ -301,12 +324,12 @@ class Daemon:
         self._server_paths[domid] = path
         self.log.info("listening", domid=domid, path=path)
 
-    def _unserve(self, domid: int) -> None:
+    def _unserve(self, domid: int, unlink: bool = True) -> None:
         server = self._servers.pop(domid, None)
         path = self._server_paths.pop(domid, None)
         if server is not None:
             server.stop(timeout=0)
-        if path is not None:
+        if path is not None and unlink:
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
