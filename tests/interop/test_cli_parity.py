@@ -10,6 +10,7 @@ xenstored, so the expectations are the real tools' with the real daemon.
 from __future__ import annotations
 
 import io
+import random
 import re
 import subprocess
 import sys
@@ -165,3 +166,27 @@ def test_guest_ls_of_unreadable_nodes(clients: Clients) -> None:
         c_lines = _stderr_lines(theirs.stderr.decode())
         our_lines = _stderr_lines(err.getvalue())
         assert [m[:len(t)] for m, t in zip(our_lines, c_lines, strict=True)] == c_lines
+
+
+def test_escapes_match_on_many_values(clients: Clients) -> None:
+    """``unsanitise`` (write) and ``sanitise`` (read) against the C tools on a few hundred
+    values at once: random escape-heavy strings, and every byte value."""
+    from xsactor.xstools import sanitise, unsanitise
+
+    rng = random.Random(9)
+    alphabet = "\\\\\\xX0123456789abcdefgAF+- \t\v\fnrtq8"
+    specs = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+             for _ in range(300)]
+    keys = [clients.p("esc", str(i)) for i in range(len(specs))]
+    clients.ok("write", "--", *[item for pair in zip(keys, specs, strict=True) for item in pair])
+    conn = clients.dom0()
+    assert [conn.read(key) for key in keys] == [unsanitise(s.encode()) for s in specs]
+
+    values = [bytes([b]) for b in range(256)] + [rng.randbytes(rng.randint(0, 20))
+                                                 for _ in range(100)]
+    keys = [clients.p("raw", str(i)) for i in range(len(values))]
+    for key, value in zip(keys, values, strict=True):
+        conn.write(key, value)
+    theirs = subprocess.run([clients.tool("xenstore-read"), *keys], env=clients.env,
+                            capture_output=True, timeout=TIMEOUT, check=True).stdout
+    assert theirs == b"".join(sanitise(v) + b"\n" for v in values)
