@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-from xsactor.testing.plugin import register_markers, xenstored, xenstored_reference
+from xsactor.testing.plugin import (
+    register_markers,
+    xenstored,
+    xenstored_reference,
+    xs,
+    xs_daemon_kind,
+    xs_default,
+    xs_dom0,
+)
 
-__all__ = ["xenstored", "xenstored_reference"]
+__all__ = ["xenstored", "xenstored_reference", "xs", "xs_daemon_kind", "xs_default", "xs_dom0"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

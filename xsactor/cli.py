@@ -304,9 +304,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_interrupts() -> None:
+    """Ctrl-C while the hub runs: gevent would print the KeyboardInterrupt before raising it
+    in the main greenlet; it is not an error here."""
+    import gevent
+
+    hub = gevent.get_hub()
+    if KeyboardInterrupt not in hub.NOT_ERROR:
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; its exit status. Ctrl-C ends quietly with 130."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_interrupts()
     try:
         if argv and argv[0] in COMMANDS and COMMANDS[argv[0]].raw:
             # xenstore-utils' tools parse their argv as getopt does, options anywhere
