@@ -6,8 +6,12 @@ package is pip-installed): import its fixtures here rather than registering the 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+import xsactor
 from xsactor.testing.plugin import (
     register_markers,
     xenstored,
@@ -23,3 +27,8 @@ __all__ = ["xenstored", "xenstored_reference", "xs", "xs_daemon_kind", "xs_defau
 
 def pytest_configure(config: pytest.Config) -> None:
     register_markers(config)
+    if os.environ.get("XSACTOR_EXPECT_INSTALLED") == "1":
+        # CI's wheel check: the package under test must be the installed one
+        source = Path(__file__).resolve().parents[1] / "xsactor"
+        assert Path(xsactor.__file__).resolve().parent != source, \
+            f"testing the source tree ({xsactor.__file__}), not the installed wheel"

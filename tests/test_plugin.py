@@ -9,7 +9,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 
 
 def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
-    pytester.makepyfile(test_agent=source)
+    pytester.makepyfile(source)  # named after the test: unique in the session
     return pytester.runpytest_inprocess("-p", "no:randomly", "-p", "no:cacheprovider", *args)
 
 
