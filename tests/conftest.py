@@ -21,8 +21,11 @@ from xsactor.testing.plugin import (
     xs_default,
     xs_dom0,
 )
+from xsactor.testing.processes import no_leftover_processes
 
-__all__ = ["xenstored", "xenstored_reference", "xs", "xs_daemon_kind", "xs_default", "xs_dom0"]
+# no_leftover_processes is autouse: every test ends with no process and no stray greenlet
+__all__ = ["no_leftover_processes", "xenstored", "xenstored_reference", "xs", "xs_daemon_kind",
+           "xs_default", "xs_dom0"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

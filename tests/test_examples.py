@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,22 @@ def test_domain_monitor_follows_domains(xenstored: DaemonUnderTest) -> None:
         out, err = monitor.communicate(timeout=30)
     assert monitor.returncode == 0, err
     assert out.split() == ["gone", "9", "guest9"]
+
+
+def test_supervised_balloon_survives_a_bad_value(xenstored: DaemonUnderTest) -> None:
+    with example("supervised_balloon.py", socket=xenstored.add_guest(6)) as agent, \
+            xenstored.dom0() as dom0:
+        home = "/local/domain/6"
+        dom0.write(f"{home}/memory/target", b"1024")
+        wait_until(dom0, f"{home}/data/balloon", b"1024")
+        dom0.write(f"{home}/memory/target", b"abc")  # the child crashes on it, restarts
+        assert agent.stderr is not None
+        while "child terminated" not in (line := agent.stderr.readline()):
+            assert line, "the agent ended"
+        assert "not an integer" in line and "child_id='balloon'" in line
+        dom0.write(f"{home}/memory/target", b"4096")
+        wait_until(dom0, f"{home}/data/balloon", b"4096")
+        agent.send_signal(signal.SIGTERM)
+        _out, err = agent.communicate(timeout=30)
+        assert agent.returncode == 0, err
+        assert "agent stopped" in err

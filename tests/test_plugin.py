@@ -145,3 +145,52 @@ def test_any(xs, xs_daemon_kind):
     bad = run(pytester, "def test_x(xs): pass\n", "--xsactor-daemons=nonsense")
     assert bad.ret != pytest.ExitCode.OK
     bad.stdout.fnmatch_lines(["*daemon kind 'nonsense' is not one of*"])
+
+
+def test_a_supervision_tree_under_the_test(pytester: pytest.Pytester) -> None:
+    result = run(pytester, '''
+import xsactor
+from xsactor.actors import process as px
+from xsactor.actors import supervisor as sup
+from xsactor.actors.childspec import ChildSpec, SupFlags
+from xsactor.actors.restarts import Backoff
+
+
+def balloon():
+    while True:
+        px.receive(("watch_event", px.ANY, "target"))
+        xsactor.write("data/balloon", str(xsactor.read_integer("memory/target")))
+
+
+def tree(child=balloon):
+    return sup.supervisor_spec("agent", SupFlags("one_for_one", intensity=5, period=10), [
+        ChildSpec("balloon", lambda: px.spawn_link(child),
+                  watches=[("memory/target", "target")], backoff=Backoff(min=0.01, max=0.1)),
+    ])
+
+
+def test_restarted_after_a_bad_value(xs):
+    agent = xs.start(tree(), domid=5)
+    dom0 = xs.dom0()
+    target = "/local/domain/5/memory/target"
+    dom0.write(target, "abc")                           # crashes the child
+    dom0.write(target, "2048")
+    assert dom0.wait_for(lambda: dom0.read("/local/domain/5/data/balloon", default=None)
+                         == b"2048" or None, timeout=10)
+    [child] = sup.which_children(agent.handle)
+    assert child.id == "balloon" and px.is_alive(child.pid)
+    xs.stop_agents()
+    assert agent.exit_reason == "shutdown"
+
+
+def stray():
+    px.spawn(px.receive)                                # unlinked: outlives the tree
+    px.receive()
+
+
+def test_a_leaking_tree(xs):
+    xs.start(tree(stray), domid=5)
+''')
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_a_leaking_tree*",
+                                 "*LeakError: left behind after the agents stopped: [<0.*"])

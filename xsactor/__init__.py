@@ -74,6 +74,7 @@ from .protocol.errors import (
     XenStoreError,
 )
 from .protocol.perms import Perm
+from .runner import run_agent
 
 __all__ = [
     "E2BIG",
@@ -122,6 +123,7 @@ __all__ = [
     "read_integer",
     "read_str",
     "rollback",
+    "run_agent",
     "set_default",
     "set_perms",
     "transact",

@@ -261,6 +261,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run(sys.stdout)
 
 
+# -- run -------------------------------------------------------------------------------------
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="MODULE:FACTORY",
+                        help="the agent: a child spec, or a function returning one")
+    parser.add_argument("--path", "--socket", dest="socket", metavar="PATH",
+                        help="xenstored's socket or the xenbus device (default: as "
+                             "libxenstore chooses)")
+    parser.add_argument("--json", action="store_true", help="log one JSON object per line")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import load_factory, run_agent
+
+    configure_logging(args.log_level, json=args.json)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as ``python -m`` would: the agent's own modules
+    try:
+        target = load_factory(args.target)
+    except (ImportError, AttributeError, ValueError) as exc:
+        get_logger(__name__).error("cannot load the agent", target=args.target, error=str(exc))
+        return 2
+    return run_agent(target, args.socket, args.json, level=args.log_level,
+                     configure_logs=False)
+
+
 PATHS = ("paths", {"nargs": "+", "metavar": "PATH"})
 PATH = ("path", {"metavar": "PATH"})
 
@@ -268,6 +294,7 @@ COMMANDS: dict[str, Command] = {
     "serve": Command(cmd_serve, add_serve_arguments, "run the embedded xenstored"),
     "demo": Command(cmd_demo, add_demo_arguments,
                     "a guest agent and a toolstack around an embedded xenstored"),
+    "run": Command(cmd_run, add_run_arguments, "run an agent's supervision tree"),
     "read": Command(_xs_tool("read"), _tool_arguments("read"), "print values", raw=True),
     "write": Command(_xs_tool("write"), _tool_arguments("write"), "write values", raw=True),
     "exists": Command(_xs_tool("exists"), _tool_arguments("exists"),

@@ -27,15 +27,32 @@ _PROCESSORS = (
 )
 
 
-def configure(level: str = "info", stream: TextIO | None = None) -> None:
-    """structlog to ``stream`` (stderr), key=value lines, filtered at ``level`` (cheap when
-    filtered: a disabled level costs one method call)."""
+def configure(level: str = "info", stream: TextIO | None = None, *,
+              json: bool = False, console: bool | None = None) -> None:
+    """structlog to ``stream`` (stderr), filtered at ``level`` (cheap when filtered: a disabled
+    level costs one method call): key=value lines, one JSON object per line with ``json``,
+    or the console renderer with ``console`` (default: when ``stream`` is a terminal)."""
+    stream = stream or sys.stderr
+    processors: list[Any] = list(_PROCESSORS[:-1])
+    if json:
+        processors.append(structlog.processors.JSONRenderer(default=repr))
+    elif console if console is not None else _isatty(stream):
+        processors.append(structlog.dev.ConsoleRenderer())
+    else:
+        processors.append(_PROCESSORS[-1])
     structlog.configure(
-        processors=list(_PROCESSORS),
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 class _CurrentStderr:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import gevent
 import pytest
+from gevent.event import Event
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -91,10 +92,12 @@ def test_next_event_ends_when_the_connection_will_not_reconnect(
 def test_receive_in_a_subscriber_greenlet_gets_the_loss(
         embedded: Daemon, clients: Callable[..., Client]) -> None:
     client = clients(embedded.socket_path, reconnect=False)
+    registered = Event()
 
     def subscriber() -> object:
         client.watch("/edge/r")
         client.receive(timeout=5)  # the registration event
+        registered.set()
         try:
             client.receive(timeout=5)
         except ConnectionLost as exc:
@@ -102,7 +105,7 @@ def test_receive_in_a_subscriber_greenlet_gets_the_loss(
         return None
 
     greenlet = gevent.spawn(subscriber)
-    until(lambda: client.conn.watches())
+    assert registered.wait(timeout=5)
     embedded.stop()
     assert isinstance(greenlet.get(timeout=5), ConnectionLost)
 

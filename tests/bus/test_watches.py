@@ -141,10 +141,12 @@ def test_events_never_block_the_reader_and_coalesce(client: Client) -> None:
 
 
 def test_watch_to_an_explicit_mailbox(client: Client) -> None:
-    box = mailbox_of(gevent.spawn(gevent.sleep, 30))
+    owner = gevent.spawn(gevent.sleep, 30)
+    box = mailbox_of(owner)
     token = client.watch("/w/box", mailbox=box)
     assert box.receive(5) == ("watch_event", "/w/box", token)
     assert len(mailbox_of()) == 0
+    owner.kill()
 
 
 def test_domain_watches_fire_on_the_embedded_daemon(embedded: Any, clients: Any) -> None:
@@ -182,3 +184,18 @@ def test_dead_subscriber_unwatched_on_the_embedded_daemon(embedded: Any, clients
     assert g.successful()
     until(lambda: watch_quota(dom0, GUEST) == 0, what="the daemon to drop the watches")
     assert guest.conn.watches() == []
+
+
+def test_unwatch_nowait_stops_at_once_and_unwatches_in_the_background(
+        fake: FakeXenStored) -> None:
+    with Client(fake.socket_path) as client:
+        client.watch("/w/n", "n")
+        assert client.next_event("n", timeout=5) == ("/w/n", "n")
+        assert client.unwatch_nowait("/w/n", "n") is True  # no reply waited for
+        assert client.unwatch_nowait("/w/n", "n") is False
+        client.watch("/w/n", "n")  # the same token again at once: no EEXIST
+        until(lambda: [p.op for p in fake.all_received].count(Op.UNWATCH) == 1,
+              what="the UNWATCH on the wire")
+        ops = [p.op for p in fake.all_received if p.op in (Op.WATCH, Op.UNWATCH)]
+        assert ops == [Op.WATCH, Op.UNWATCH, Op.WATCH]  # sent in order
+        assert client.next_event("n", timeout=5) == ("/w/n", "n")

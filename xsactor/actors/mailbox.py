@@ -60,8 +60,9 @@ class Mailbox:
         return owner is not None and not owner.dead
 
     # -- sending -------------------------------------------------------------------------
-    def put(self, message: Any, *, coalesce: bool = False) -> bool:
-        """Queue ``message``; returns False when it was coalesced into an equal queued one."""
+    def put(self, message: Any, *, coalesce: bool = False, system: bool = False) -> bool:
+        """Queue ``message``; returns False when it was coalesced into an equal queued one.
+        ``system`` marks EXIT, DOWN and call replies (never dropped by a bound)."""
         if coalesce:
             if message in self._coalescable:
                 return False

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import gevent
+from gevent import GreenletExit
 
 from ..actors.mailbox import Mailbox, ReceiveTimeout, mailbox_of
 from ..logs import get_logger
@@ -170,6 +171,7 @@ class Client:
         self._gone = DomainGone(f"{path} is gone: domain {self._domid} was destroyed")
         log.warning("domain destroyed, not reconnecting", path=path, domid=self._domid)
         self.conn.close()
+        raise GreenletExit  # ends the owner's reconnect loop now (we run in the owner)
 
     def _state_changed(self, conn: Connection, state: State) -> None:
         """Transactions end with their connection; subscribers learn of a final close."""
@@ -462,6 +464,16 @@ class Client:
         with contextlib.suppress(ENOENT, ConnectionLost):
             self.conn.call(Op.UNWATCH, payload + join_args(wire_token), timeout=timeout,
                            path=path)
+
+    def unwatch_nowait(self, path: str, token: Any) -> bool:
+        """Remove a watch without waiting (for exit hooks, which must not block): no event is
+        routed from now on, UNWATCH goes to the daemon in the background. False if it was not
+        watched."""
+        watch = self.conn.find_watch(self._watch_key(path, _token_bytes(token)))
+        if watch is None:
+            return False
+        self.conn._reap(watch, "released")
+        return True
 
     def watch_introduce_domain(self, token: Any = None, **kw: Any) -> Any:
         """Watch ``@introduceDomain`` (a new domain was introduced); returns the token."""

@@ -197,11 +197,13 @@ class Connection:
         if self._closing:
             return
         self._closing = True
-        owner = self._owner
+        owner, writer = self._owner, self._writer
         if owner is not None and not owner.dead and owner is not gevent.getcurrent():
             owner.kill(block=True)
         else:
             self._end(self.transport, "closed")
+        if writer is not None and writer is not gevent.getcurrent():
+            writer.kill(block=True)  # _end only asked it to stop: nothing outlives close()
         if self._state is not State.CLOSED:
             self._set_state(State.CLOSED)
 

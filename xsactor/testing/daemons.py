@@ -22,13 +22,18 @@ from ..daemon.domains import HYPERVISOR_STATES as DOMAIN_STATES
 from ..daemon.toolstack import GuestSpec
 from ..protocol import Op
 from .toolstack import create_guest
-from .util import accepts_connections, scratch_dir, wait_for
+from .util import REQUIRE_REFERENCE_ENV as REQUIRE_REFERENCE_ENV  # kept importable from here
+from .util import (
+    accepts_connections,
+    reference_unavailable,
+    scratch_dir,
+    wait_for,
+)
 from .wire import WireClient
 
 if TYPE_CHECKING:  # the reference harness is imported only when a test asks for it
     from .reference import ReferenceInstall
 
-REQUIRE_REFERENCE_ENV = "XSACTOR_REQUIRE_REFERENCE"
 START_TIMEOUT = 30.0
 
 
@@ -287,14 +292,10 @@ def reference_install() -> tuple[ReferenceInstall | None, str | None]:
 def require_reference() -> ReferenceInstall:
     """The reference install; otherwise skip the test, or fail it when
     ``XSACTOR_REQUIRE_REFERENCE=1`` (CI that must run the reference cases)."""
-    import pytest
-
     install, reason = reference_install()
     if install is not None:
         return install
-    if os.environ.get(REQUIRE_REFERENCE_ENV) == "1":
-        pytest.fail(f"{reason} (and {REQUIRE_REFERENCE_ENV}=1)", pytrace=False)
-    pytest.skip(reason or "reference xenstored unavailable")
+    reference_unavailable(reason or "reference xenstored unavailable")
 
 
 def start_daemon(kind: str, rundir: str | os.PathLike[str], *,

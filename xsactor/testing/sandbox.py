@@ -12,9 +12,9 @@ Daemon kinds: ``"inprocess"`` (the embedded daemon on this process's gevent hub:
 ``"embedded"`` (the embedded daemon in a subprocess) and ``"reference"`` (Xen 4.17's C
 xenstored, see :mod:`xsactor.testing.reference`).
 
-Agents run under the sandbox with :meth:`Sandbox.start`; when the sandbox closes (or
-:meth:`Sandbox.stop_agents` is called) they are stopped, and it checks that they left no
-greenlet and no watch behind (:class:`LeakError`).
+Agents run under the sandbox with :meth:`Sandbox.start`: a supervision tree (as ``xsactor run``
+runs it) or a plain function. When the sandbox closes they are stopped, and it checks that
+they left no process, greenlet or watch behind (:class:`LeakError`).
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import gevent
-from greenlet import greenlet as raw_greenlet
+from gevent.event import AsyncResult
 
 from ..bus.client import Client
 from ..bus.connection import Connection
 from ..bus.default import set_default
 from ..daemon.toolstack import GuestSpec, replaced_paths
 from ..protocol.errors import ENOENT
+from .processes import live_greenlets
 from .util import scratch_dir, wait_for
 
 __all__ = ["DAEMON_KINDS", "Agent", "LeakError", "Sandbox"]
@@ -83,30 +83,57 @@ class _InProcess:
 
 
 class Agent:
-    """Something started under the sandbox: a greenlet, stopped by killing it, or what
-    ``stop`` says."""
+    """Something started under the sandbox; ``handle`` is the root's pid for a supervision
+    tree, the greenlet for a function, or what a ``target`` with ``stop`` returned."""
 
     def __init__(self, handle: Any, stop: Callable[[], object]) -> None:
         self.handle = handle
         self._stop = stop
         self.stopped = False
+        self.exit_reason: Any = None
+        """For a tree: the root's exit reason once stopped (``"shutdown"`` after a clean stop)."""
 
     def stop(self) -> None:
         if not self.stopped:
             self.stopped = True
-            self._stop()
+            self.exit_reason = self._stop()
 
 
-def _live_greenlets() -> weakref.WeakSet[Any]:
-    """Every greenlet alive now (weakly: an id could be reused by a later one)."""
-    return weakref.WeakSet(g for g in gc.get_objects()
-                           if isinstance(g, raw_greenlet) and not g.dead
-                           and g.parent is not None)
+def _is_tree(target: Any) -> bool:
+    from ..actors.childspec import ChildSpec
+
+    return isinstance(target, ChildSpec | Mapping)
 
 
-def _watching_connections(exclude: set[int]) -> list[Connection]:
-    return [c for c in gc.get_objects() if isinstance(c, Connection) and id(c) not in exclude
-            and not c.closed and c.watches()]
+def _holder(spec: Any, started: AsyncResult, ended: AsyncResult) -> None:
+    """The root's parent (as ``xsactor run``'s runner): starts it, stops it when told; the
+    root's exit reason goes to ``ended``."""
+    from ..actors import process as px
+
+    px.trap_exit(True)
+    try:
+        root = spec.start()
+    except BaseException as exc:
+        started.set_exception(exc)
+        return
+    started.set(root)
+    if not isinstance(root, px.Pid):
+        ended.set(root)
+        return
+    message = px.receive(lambda m: m == _STOP or (type(m) is tuple and m[:2] == ("EXIT", root)))
+    if message == _STOP:
+        px.exit(root, "shutdown")
+        message = px.receive(("EXIT", root, px.ANY))
+    ended.set(message[2])
+
+
+_STOP = "$sandbox_stop"
+
+
+def _watching_connections() -> list[Connection]:
+    """Open client connections that still hold watches."""
+    return [c for c in gc.get_objects()
+            if isinstance(c, Connection) and not c.closed and c.watches()]
 
 
 class Sandbox:
@@ -130,7 +157,7 @@ class Sandbox:
         self._dom0: Client | None = None
         self._guests: dict[int, Client] = {}
         self._agents: list[Agent] = []
-        self._baseline: weakref.WeakSet[Any] | None = None
+        self._baseline: set[Any] | None = None
         self._environ: tuple[bool, str | None] | None = None
         rundir = self._stack.enter_context(scratch_dir(prefix))
         if kind == "inprocess":
@@ -143,7 +170,8 @@ class Sandbox:
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the agents (checking for leaks), close the clients and the daemon."""
+        """Stop the agents, close the clients and the daemon; then, if agents ran, check
+        that they left nothing behind (:class:`LeakError`)."""
         try:
             self.stop_agents()
         finally:
@@ -151,6 +179,9 @@ class Sandbox:
             for client in self._clients:
                 client.close()
             self._stack.close()
+        if self._baseline is not None:
+            baseline, self._baseline = self._baseline, None
+            self._check_no_leaks(baseline)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -238,15 +269,23 @@ class Sandbox:
                 dom0.delete(path)
 
     # -- agents ------------------------------------------------------------------------------
-    def start(self, target: Callable[..., Any], *args: Any,
-              stop: Callable[[Any], object] | None = None, **kwargs: Any) -> Agent:
-        """Run an agent under the test: ``target(*args, **kwargs)`` in a greenlet of its own
-        (killed to stop it), or, with ``stop``, ``handle = target(...)`` called here and
-        ``stop(handle)`` to stop it. Stopped when the sandbox closes, then checked for leaks.
+    def start(self, target: Any, *args: Any, stop: Callable[[Any], object] | None = None,
+              domid: int = 0, **kwargs: Any) -> Agent:
+        """Run an agent under the test; it is stopped when the sandbox closes, which then
+        fails with :class:`LeakError` if a process, a greenlet or a watch outlived it.
+
+        - a supervision tree: a child spec (:class:`~xsactor.actors.childspec.ChildSpec`, e.g.
+          from ``supervisor_spec``) runs as ``xsactor run`` runs it, on the default
+          connection as ``domid`` (:meth:`use_default`), with the bus's restart gate and the
+          child specs' declared watches; ``agent.handle`` is the root's pid;
+        - a function: ``target(*args, **kwargs)`` in a greenlet of its own, killed to stop it;
+        - with ``stop``: ``handle = target(*args, **kwargs)``, stopped by ``stop(handle)``.
         """
         if self._baseline is None:
-            self._baseline = _live_greenlets()
-        if stop is None:
+            self._baseline = live_greenlets()
+        if _is_tree(target):
+            agent = self._start_tree(target, domid)
+        elif stop is None:
             greenlet = gevent.spawn(target, *args, **kwargs)
             agent = Agent(greenlet, lambda: greenlet.kill(block=True, timeout=STOP_TIMEOUT))
         else:
@@ -255,50 +294,69 @@ class Sandbox:
         self._agents.append(agent)
         return agent
 
+    def _start_tree(self, spec: Any, domid: int) -> Agent:
+        from ..actors import process as px
+        from ..actors import supervisor
+        from ..actors.childspec import child_spec
+        from ..runner import ConnectionGate, watch_registrar
+
+        client = self.use_default(domid)
+        gate = supervisor.set_default_gate(ConnectionGate(client))
+        registrar = supervisor.set_watch_registrar(watch_registrar(client))
+        started: AsyncResult = AsyncResult()
+        ended: AsyncResult = AsyncResult()
+        holder = px.spawn(_holder, child_spec(spec), started, ended)
+
+        def stop() -> Any:
+            try:
+                if px.is_alive(holder):
+                    px.send(holder, _STOP)
+                return ended.get(timeout=STOP_TIMEOUT)
+            finally:
+                supervisor.set_watch_registrar(registrar)
+                supervisor.set_default_gate(gate)
+
+        try:
+            root = started.get(timeout=STOP_TIMEOUT)
+        except BaseException:
+            stop()
+            raise
+        return Agent(root, stop)
+
     def stop_agents(self) -> None:
-        """Stop every agent (last started first) and check they left nothing behind."""
+        """Stop every agent, last started first (the leak check runs when the sandbox
+        closes)."""
         agents, self._agents = self._agents, []
         for agent in reversed(agents):
             agent.stop()
-        if self._baseline is not None:
-            baseline, self._baseline = self._baseline, None
-            self.check_no_leaks(baseline)
 
-    def check_no_leaks(self, baseline: weakref.WeakSet[Any]) -> None:
-        """No greenlet alive that was not in ``baseline`` (or belongs to the sandbox's own
-        clients and daemon), no open connection other than the sandbox's with a watch."""
-        ours = {id(c.conn) for c in self._clients}
+    def _check_no_leaks(self, baseline: Any) -> None:
+        """After everything the sandbox owns is closed: no process, no greenlet that was not
+        alive before the first agent started, no open connection with a watch. Leftovers are
+        killed, then reported."""
+        from ..actors import process as px
+
+        px.release_self()  # the test's own greenlet, adopted if it used processes
 
         def leaked() -> list[Any]:
-            own = self._own_greenlets()
-            live = [g for g in gc.get_objects() if isinstance(g, raw_greenlet) and not g.dead
-                    and g.parent is not None and g not in baseline and g not in own]
-            return live + _watching_connections(ours)
+            return (px.processes() + sorted(live_greenlets() - baseline, key=repr)
+                    + _watching_connections())
 
         try:
             wait_for(lambda: not leaked(), SETTLE_TIMEOUT, "agents to leave nothing behind",
                      error=LeakError, sleep=gevent.sleep)
         except LeakError:
-            raise LeakError(f"left behind after the agents stopped: {leaked()!r}") from None
-
-    def _own_greenlets(self) -> weakref.WeakSet[Any]:
-        """The greenlets of the sandbox's clients and of the in-process daemon."""
-        own: weakref.WeakSet[Any] = weakref.WeakSet()
-        for client in self._clients:
-            conn = client.conn
-            own.update(g for g in (conn._owner, conn._writer) if g is not None)
-        if self.kind == "inprocess":
-            own.update(g for g in gc.get_objects()
-                       if isinstance(g, gevent.Greenlet) and _belongs_to_daemon(g))
-        return own
-
-
-def _belongs_to_daemon(g: gevent.Greenlet) -> bool:
-    """A greenlet running a method of the embedded daemon's (server, connections)."""
-    run = getattr(g, "_run", None)
-    owner = getattr(run, "__self__", None)
-    module = type(owner).__module__ if owner is not None else getattr(run, "__module__", "")
-    return str(module).startswith(("xsactor.daemon", "gevent.server", "gevent.baseserver"))
+            left = leaked()
+            loop = gevent.get_hub().loop
+            for item in left:
+                if isinstance(item, px.Pid):
+                    px.exit(item, px.KILL)
+                elif isinstance(item, Connection):
+                    item.close()
+                elif item:  # a started greenlet: unwind it
+                    loop.run_callback(item.throw, gevent.GreenletExit())
+            gevent.sleep(0)
+            raise LeakError(f"left behind after the agents stopped: {left!r}") from None
 
 
 @contextlib.contextmanager

@@ -4,15 +4,28 @@ background processes."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
+
+REQUIRE_REFERENCE_ENV = "XSACTOR_REQUIRE_REFERENCE"
+
+
+def reference_unavailable(reason: str) -> NoReturn:
+    """Skip the test that needs a reference program (the C xenstored, Erlang's escript), or
+    fail it when ``XSACTOR_REQUIRE_REFERENCE=1`` (CI must run those cases)."""
+    import pytest
+
+    if os.environ.get(REQUIRE_REFERENCE_ENV) == "1":
+        pytest.fail(f"{reason} (and {REQUIRE_REFERENCE_ENV}=1)", pytrace=False)
+    pytest.skip(reason)
 
 
 def short_tempdir(prefix: str = "xs-") -> str:
