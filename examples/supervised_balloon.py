@@ -29,11 +29,11 @@ def balloon() -> None:
         xsactor.write("data/balloon", str(target))
 
 
-def tree() -> ChildSpec:
-    return supervisor_spec("agent", SupFlags("one_for_one", intensity=10, period=60), [
+def tree(backoff: Backoff | None = None, intensity: int = 10) -> ChildSpec:
+    return supervisor_spec("agent", SupFlags("one_for_one", intensity=intensity, period=60), [
         ChildSpec("balloon", lambda: px.spawn_link(balloon),
                   watches=[("memory/target", "target")],
-                  backoff=Backoff(min=0.1, max=2.0)),
+                  backoff=backoff or Backoff(min=0.1, max=2.0)),
     ], name="agent")
 
 

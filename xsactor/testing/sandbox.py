@@ -86,9 +86,11 @@ class Agent:
     """Something started under the sandbox; ``handle`` is the root's pid for a supervision
     tree, the greenlet for a function, or what a ``target`` with ``stop`` returned."""
 
-    def __init__(self, handle: Any, stop: Callable[[], object]) -> None:
+    def __init__(self, handle: Any, stop: Callable[[], object],
+                 ended: AsyncResult | None = None) -> None:
         self.handle = handle
         self._stop = stop
+        self._ended = ended
         self.stopped = False
         self.exit_reason: Any = None
         """For a tree: the root's exit reason once stopped (``"shutdown"`` after a clean stop)."""
@@ -97,6 +99,13 @@ class Agent:
         if not self.stopped:
             self.stopped = True
             self.exit_reason = self._stop()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """For a tree: wait for its root to end by itself (a supervisor that gave up ends
+        with ``"shutdown"``); its exit reason. Raises gevent's Timeout."""
+        if self._ended is None:
+            raise TypeError("only a supervision tree can be waited for")
+        return self._ended.get(timeout=timeout)
 
 
 def _is_tree(target: Any) -> bool:
@@ -321,7 +330,7 @@ class Sandbox:
         except BaseException:
             stop()
             raise
-        return Agent(root, stop)
+        return Agent(root, stop, ended)
 
     def stop_agents(self) -> None:
         """Stop every agent, last started first (the leak check runs when the sandbox
