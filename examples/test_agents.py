@@ -9,6 +9,7 @@ import gevent
 import metrics_publisher
 import shutdown_agent
 import supervised_balloon
+import vif_handshake
 from gevent.event import Event
 
 from xsactor.actors import server
@@ -117,3 +118,23 @@ def test_crashing_subscriber_restarts_then_its_tree_gives_up(xs: Sandbox) -> Non
     assert sup.which_children(agent.handle)[0].pid != first.pid
     dom0.write(f"{HOME}/memory/target", "abc")          # now every instance crashes at once
     assert agent.wait(timeout=30) == "shutdown"         # past its intensity the tree gives up
+
+
+def test_vif_handshake_with_crashes_on_both_sides(xs: Sandbox) -> None:
+    dom0, guest = xs.dom0(), xs.guest(5)
+    vif_handshake.add_vif(dom0, 5)
+    back, front = vif_handshake.backend_path(5), vif_handshake.frontend_path(5)
+    backend = xs.start(vif_handshake.backend_tree(xs.client()))
+    assert value(xs, f"{back}/state", b"2")              # InitWait, before any frontend
+    sup.terminate_child(backend.handle, "backend")       # the backend crashes...
+    frontend = xs.start(vif_handshake.frontend_tree(xs.client(5)))
+    assert value(xs, f"{front}/state", b"3")             # ...the frontend goes on
+    sup.restart_child(backend.handle, "backend")         # restarted: it reads the states
+    assert value(xs, f"{back}/state", b"4")
+    assert value(xs, f"{front}/state", b"4")
+    assert guest.read(f"{front}/ring-ref") == b"8"
+    sup.terminate_child(frontend.handle, "frontend")     # the frontend crashes
+    sup.restart_child(frontend.handle, "frontend")
+    dom0.write(f"{back}/online", "0")                    # the toolstack unplugs the vif
+    assert value(xs, f"{front}/state", b"6")
+    assert value(xs, f"{back}/state", b"6")
