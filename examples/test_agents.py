@@ -1,20 +1,21 @@
-"""The example agents, each a supervision tree, tested with xsactor's pytest plugin only
-(``xs.start(tree(), domid=...)`` runs a tree as ``xsactor run`` does)."""
+"""The example agents and the ready-made ones of ``xsactor.agents``, each a supervision tree,
+tested with xsactor's pytest plugin only (``xs.start(tree(), domid=...)`` runs a tree as
+``xsactor run`` does)."""
 
 from __future__ import annotations
 
-import balloon_agent
 import domain_monitor_agent
 import gevent
 import metrics_publisher
-import shutdown_agent
 import supervised_balloon
-import vif_handshake
 from gevent.event import Event
 
 from xsactor.actors import server
 from xsactor.actors import supervisor as sup
 from xsactor.actors.restarts import Backoff
+from xsactor.agents import balloon as balloon_agent
+from xsactor.agents import shutdown as shutdown_agent
+from xsactor.agents import vif as vif_handshake
 from xsactor.testing.sandbox import Sandbox
 from xsactor.testing.util import wait_for
 

@@ -8,7 +8,7 @@ commit. The actions are configurable (``tree(actions={...})``); by default they 
 Against the embedded daemon::
 
     xsactor serve --socket /tmp/xs/socket --guest 5 &
-    XENSTORED_PATH=/tmp/xs/5 python examples/shutdown_agent.py
+    XENSTORED_PATH=/tmp/xs/5 xsactor run xsactor.agents.shutdown:tree
     XENSTORED_PATH=/tmp/xs/socket xsactor write /local/domain/5/control/shutdown poweroff
 """
 
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-import xsactor
-from xsactor.actors import process as px
-from xsactor.actors.childspec import ChildSpec, SupFlags
-from xsactor.actors.supervisor import supervisor_spec
-from xsactor.logs import get_logger
+from ..actors import process as px
+from ..actors.childspec import ChildSpec, SupFlags
+from ..actors.supervisor import supervisor_spec
+from ..bus import default as bus
+from ..logs import get_logger
 
 log = get_logger("shutdown_agent")
 
@@ -34,24 +34,24 @@ def _log_action(request: str) -> Callable[[], None]:
 
 def take_request(tid: int, handled: Mapping[str, object]) -> str | None:
     """manage.c's transaction: the request if it is one we handle (then acknowledged)."""
-    request = xsactor.read_str("control/shutdown", tid, default="")
+    request = bus.read_str("control/shutdown", tid, default="")
     if request not in handled:
         return None  # empty or unknown: nothing written, so the toolstack sees it ignored
-    xsactor.write("control/shutdown", "", tid)
+    bus.write("control/shutdown", "", tid)
     return request
 
 
 def shutdown_watcher(actions: Mapping[str, Callable[[], None]]) -> None:
     for feature in FEATURES:
         if feature in actions:
-            xsactor.write(f"control/feature-{feature}", "1")
+            bus.write(f"control/feature-{feature}", "1")
     while True:
         px.receive(("watch_event", px.ANY, "shutdown"))   # level-triggered: re-read below
-        request = xsactor.transact(lambda tid: take_request(tid, actions))
+        request = bus.transact(lambda tid: take_request(tid, actions))
         if request is not None:
             log.info("shutdown request", request=request)
             actions[request]()                             # after the commit
-        elif value := xsactor.read_str("control/shutdown", default=""):
+        elif value := bus.read_str("control/shutdown", default=""):
             log.info("ignoring shutdown request", request=value)
 
 
@@ -59,9 +59,6 @@ def tree(actions: Mapping[str, Callable[[], None]] | None = None) -> ChildSpec:
     chosen = dict(actions) if actions is not None else {r: _log_action(r) for r in REQUESTS}
     return supervisor_spec("shutdown-agent", SupFlags("one_for_one", intensity=5, period=10), [
         ChildSpec("shutdown", lambda: px.spawn_link(shutdown_watcher, chosen),
-                  watches=[("control/shutdown", "shutdown")]),
+                  watches=(("control/shutdown", "shutdown"),)),
     ])
 
-
-if __name__ == "__main__":
-    raise SystemExit(xsactor.run_agent(tree))

@@ -16,20 +16,24 @@ side that crashes and is restarted by its supervisor picks up where the states s
 the other side when it sees the restarted one. Run::
 
     xsactor serve --socket /tmp/xs/socket --guest 5 &
-    XENSTORED_PATH=/tmp/xs/socket python examples/vif_handshake.py backend 5 &
-    XENSTORED_PATH=/tmp/xs/5 python examples/vif_handshake.py frontend
+    XENSTORED_PATH=/tmp/xs/socket xsactor run xsactor.agents.vif:backend_tree &   # domain 5
+    XENSTORED_PATH=/tmp/xs/5 xsactor run xsactor.agents.vif:frontend_tree
+    # and, as the toolstack: python -c "import xsactor; from xsactor.agents.vif import add_vif;
+    #   add_vif(xsactor.Client('/tmp/xs/socket'), 5)"
 """
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
+from typing import Any
 
-from xsactor import Client, default_client, run_agent
-from xsactor.actors import process as px
-from xsactor.actors.childspec import ChildSpec, SupFlags
-from xsactor.actors.restarts import Backoff
-from xsactor.actors.supervisor import supervisor_spec
-from xsactor.logs import get_logger
+from ..actors import process as px
+from ..actors.childspec import ChildSpec, SupFlags
+from ..actors.restarts import Backoff
+from ..actors.supervisor import supervisor_spec
+from ..bus.client import Client
+from ..bus.default import default_client
+from ..logs import get_logger
 
 log = get_logger("vif")
 
@@ -54,11 +58,14 @@ def add_vif(dom0: Client, domid: int, devid: int = 0) -> None:
         dom0.set_perms(back, ["n0", f"r{domid}"], tid)
         dom0.mkdir(front, tid)
         dom0.set_perms(front, [f"n{domid}", "r0"], tid)
-        for key, value in {"frontend": front, "frontend-id": domid, "online": 1,
-                           "state": INITIALISING, "mac": "00:16:3e:00:00:01"}.items():
+        backend_keys: dict[str, str | int] = {
+            "frontend": front, "frontend-id": domid, "online": 1, "state": INITIALISING,
+            "mac": "00:16:3e:00:00:01"}
+        frontend_keys: dict[str, str | int] = {
+            "backend": back, "backend-id": 0, "state": INITIALISING, "handle": devid}
+        for key, value in backend_keys.items():
             dom0.write(f"{back}/{key}", value, tid)
-        for key, value in {"backend": back, "backend-id": 0, "state": INITIALISING,
-                           "handle": devid}.items():
+        for key, value in frontend_keys.items():
             dom0.write(f"{front}/{key}", value, tid)
 
     dom0.transact(create)
@@ -115,7 +122,7 @@ def frontend(client: Client, devid: int) -> None:
             log.info("frontend closed", devid=devid)
 
 
-def _child(child_id: str, fn: object, *args: object) -> ChildSpec:
+def _child(child_id: str, fn: Callable[..., Any], *args: Any) -> ChildSpec:
     return ChildSpec(child_id, lambda: px.spawn_link(fn, *args),
                      backoff=Backoff(min=0.01, max=1.0))
 
@@ -132,8 +139,3 @@ def frontend_tree(client: Client | None = None, devid: int = 0) -> ChildSpec:
     return supervisor_spec("vif-frontend", SupFlags("one_for_one", intensity=10, period=10), [
         _child("frontend", lambda: frontend(client or default_client(), devid))])
 
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["backend"]:
-        raise SystemExit(run_agent(lambda: backend_tree(domid=int(sys.argv[2]))))
-    raise SystemExit(run_agent(frontend_tree))

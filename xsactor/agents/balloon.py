@@ -2,16 +2,16 @@
 
 Every event of its watch means "re-read": it reads the target again and reports what it would
 apply (logs it and writes ``data/balloon/would-apply``); a value that is not a number of KiB is
-reported and ignored. Run it as the shutdown agent (``python examples/balloon_agent.py``).
+reported and ignored. Run it as the shutdown agent: ``xsactor run xsactor.agents.balloon:tree``.
 """
 
 from __future__ import annotations
 
-import xsactor
-from xsactor.actors import process as px
-from xsactor.actors.childspec import ChildSpec, SupFlags
-from xsactor.actors.supervisor import supervisor_spec
-from xsactor.logs import get_logger
+from ..actors import process as px
+from ..actors.childspec import ChildSpec, SupFlags
+from ..actors.supervisor import supervisor_spec
+from ..bus import default as bus
+from ..logs import get_logger
 
 log = get_logger("balloon_agent")
 
@@ -21,7 +21,7 @@ def balloon() -> None:
     while True:
         px.receive(("watch_event", px.ANY, "target"))
         try:
-            target = xsactor.read_integer("memory/target", default=None)
+            target = bus.read_integer("memory/target", default=None)
         except ValueError as exc:
             log.warning("memory/target is not a size in KiB", error=str(exc))
             continue
@@ -29,15 +29,12 @@ def balloon() -> None:
             continue  # several events, one change: nothing new to apply
         applied = target
         log.info("would balloon to", target_kib=target)
-        xsactor.write("data/balloon/would-apply", target)
+        bus.write("data/balloon/would-apply", target)
 
 
 def tree() -> ChildSpec:
     return supervisor_spec("balloon-agent", SupFlags("one_for_one", intensity=5, period=10), [
         ChildSpec("balloon", lambda: px.spawn_link(balloon),
-                  watches=[("memory/target", "target")]),
+                  watches=(("memory/target", "target"),)),
     ])
 
-
-if __name__ == "__main__":
-    raise SystemExit(xsactor.run_agent(tree))
