@@ -1,116 +1,126 @@
-"""``xsactor demo``: a guest agent and a toolstack around an embedded xenstored, in one process.
-
-What it shows, in order:
+"""``xsactor demo``: a guest's agents under one supervision tree, a vif backend in dom0, and a
+toolstack driving them, around an embedded xenstored, in one process, in a few seconds.
 
 1. the embedded daemon boots as dom0's xenstored and builds guest domain 5 as xl does;
-2. a guest agent (a greenlet speaking as domain 5 on the guest's socket) watches
-   ``control/shutdown`` and ``memory/target``; the events arrive as
-   ``('watch_event', path, token)`` messages in its own mailbox, Erlang style;
-3. the toolstack (dom0) changes the memory target and waits, with ``wait_for``, for the agent's
-   acknowledgement under ``data/``; it asks for a poweroff, the agent acknowledges and stops;
-4. the simulated hypervisor reports the shutdown: the toolstack's ``@releaseDomain`` watch
-   fires; then the domain dies and the daemon deletes the nodes the guest owned.
+2. the guest's agents start under one supervisor, on the guest's own connection: the shutdown
+   agent (``control/shutdown`` as Linux's manage.c), a strict balloon (``memory/target``) and
+   a vif frontend; dom0 runs the vif backend (:mod:`xsactor.agents`);
+3. the toolstack connects a vif (XenbusState 1 -> 4 on both sides), changes the memory target,
+   writes a bad one (the balloon crashes; its supervisor restarts it after a backoff) and a
+   good one again, then asks for a poweroff;
+4. the guest acknowledges, stops its agents and powers off; the hypervisor reports the
+   shutdown (``@releaseDomain``), the toolstack destroys the domain and its tree is gone.
+
+The story is told by the console logs of every part (toolstack, agents, supervisors).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-import gevent
+from gevent.event import Event
 
-from . import __version__
-from .actors.mailbox import mailbox_of
+from .actors import process as px
+from .actors.childspec import SupFlags
+from .actors.supervisor import supervisor_spec
+from .agents import balloon, shutdown, vif
 from .bus.client import Client
+from .bus.default import set_default
 from .daemon.config import DaemonConfig
 from .daemon.server import Daemon
-from .daemon.toolstack import GuestSpec
+from .daemon.toolstack import GuestSpec, replaced_paths
+from .logs import configure, get_logger
+from .runner import host_tree
 
 GUEST = 5
-STEP_TIMEOUT = 10.0
+STEP_TIMEOUT = 8.0
 
-Say = Callable[[str, str], None]
+log = get_logger("demo")
 
 
-def guest_agent(socket_path: str, say: Say) -> str:
-    """A minimal guest agent: publish, then react to the toolstack until asked to stop.
-
-    Returns the shutdown request it obeyed (``poweroff``, ``reboot``, ...).
-    """
-    with Client(socket_path) as xs:
-        me = xs.domid()
-        say("guest", f"agent up in domain {me} (home {xs.home})")
-        xs.write("data/agent/version", __version__)
-        xs.write("control/feature-poweroff", "1")
-        xs.watch("memory/target", "memory")
-        xs.watch("control/shutdown", "shutdown")
-        xs.write("data/agent/state", "running")
-        mailbox = mailbox_of()
-        while True:
-            match mailbox.receive(timeout=STEP_TIMEOUT):
-                case ("watch_event", _path, "memory"):
-                    target = xs.read_integer("memory/target")
-                    say("guest", f"memory/target is {target} KiB: ballooning, acknowledging")
-                    xs.write("data/memory/target-ack", target)
-                case ("watch_event", _path, "shutdown"):
-                    request = xs.read_str("control/shutdown", default="")
-                    if not request:
-                        continue  # the registration event, or our own acknowledgement
-                    say("guest", f"control/shutdown says {request!r}: acknowledging, stopping")
-                    def acknowledge(tid: int) -> None:
-                        xs.write("control/shutdown", "", tid)
-                        xs.write("data/agent/state", "stopped", tid)
-
-                    xs.transact(acknowledge)
-                    return request
+def guest_agents(guest: Client, poweroff: Event) -> object:
+    """The guest's tree: shutdown, a strict balloon and the vif frontend, one_for_one."""
+    return supervisor_spec("guest-agents", SupFlags("one_for_one", intensity=5, period=10), [
+        shutdown.child({"poweroff": poweroff.set}),
+        balloon.child(strict=True),
+        vif.frontend_child(guest),
+    ])
 
 
 def run(out: TextIO) -> int:
-    """Run the whole story; a line per step on ``out``. Returns the exit status."""
-
-    def say(who: str, text: str) -> None:
-        print(f"[{who:9}] {text}", file=out, flush=True)
-
+    """Run the whole story, logging to ``out``; the exit status."""
+    configure("info", out, console=True)
     rundir = tempfile.mkdtemp(prefix="xsactor-demo-")
     daemon = Daemon(DaemonConfig(socket_path=str(Path(rundir) / "socket"))).start()
     try:
-        say("xenstored", f"embedded xenstored serving dom0 on {daemon.socket_path}")
-        guest_socket = daemon.add_guest(GuestSpec(GUEST, name="demo-guest"))
-        say("xenstored", f"guest {GUEST} built as xl does, introduced, on {guest_socket}")
-        with Client(daemon.socket_path) as dom0:
-            home = dom0.get_domain_path(GUEST)
-            released = dom0.watch_release_domain("released")
-            dom0.next_event(released, timeout=STEP_TIMEOUT)  # the registration event
-            agent = gevent.spawn(guest_agent, guest_socket, say)
-
-            def published(path: str, expected: str) -> bool | None:
-                return dom0.read_str(f"{home}/{path}", default=None) == expected or None
-
-            dom0.wait_for(lambda: published("data/agent/state", "running"), STEP_TIMEOUT)
-            version = dom0.read_str(f"{home}/data/agent/version")
-            say("toolstack", f"the agent is running (version {version}); "
-                             "setting memory/target to 131072")
-            dom0.write(f"{home}/memory/target", 131072)
-            dom0.wait_for(lambda: published("data/memory/target-ack", "131072"), STEP_TIMEOUT)
-            say("toolstack", "memory target acknowledged; asking for a poweroff")
-            dom0.write(f"{home}/control/shutdown", "poweroff")
-            request = agent.get(timeout=STEP_TIMEOUT)
-            dom0.wait_for(lambda: published("data/agent/state", "stopped"), STEP_TIMEOUT)
-            say("toolstack", f"the agent obeyed {request!r}; the hypervisor shuts the domain down")
-            daemon.set_domain_state(GUEST, "shutdown")
-            path, _ = dom0.next_event(released, timeout=STEP_TIMEOUT)
-            say("toolstack", f"{path} fired: domain {GUEST} is shut down; destroying it")
-            owned = len(dom0.list(f"{home}/data"))
-            daemon.set_domain_state(GUEST, "dying")
-            dom0.next_event(released, timeout=STEP_TIMEOUT)
-            gone = not dom0.exists(f"{home}/data")
-            say("xenstored", f"domain {GUEST} died: its own nodes are deleted "
-                             f"({home}/data with {owned} entries {'gone' if gone else 'KEPT'})")
-        say("demo", "done")
-        return 0 if gone else 1
+        return _story(daemon)
     finally:
+        px.release_self()
+        set_default(None)
         daemon.stop()
         shutil.rmtree(rundir, ignore_errors=True)
+
+
+def _story(daemon: Daemon) -> int:
+    toolstack = log.bind(who="toolstack")
+    guest_socket = daemon.add_guest(GuestSpec(GUEST, name="demo-guest"))
+    toolstack.info("guest built as xl does and introduced", domid=GUEST, socket=guest_socket)
+    with Client(daemon.socket_path, name="dom0") as dom0, \
+            Client(daemon.socket_path, name="dom0-backend") as backend_client:
+        home = dom0.get_domain_path(GUEST)
+        guest = Client(guest_socket, name="guest")
+        set_default(guest)                      # the guest's agents use the default connection
+        guest.domid()
+        poweroff = Event()
+        agents = host_tree(guest_agents(guest, poweroff), guest)
+        backend = host_tree(vif.backend_tree(backend_client, GUEST), guest)
+        toolstack.info("guest agents and the dom0 vif backend started")
+
+        def holds(path: str, expected: str) -> bool | None:
+            return dom0.read_str(path, default=None) == expected or None
+
+        vif.add_vif(dom0, GUEST)
+        toolstack.info("vif 0 added: both ends in state 1 (Initialising)")
+        dom0.wait_for(lambda: holds(f"{vif.frontend_path(GUEST)}/state", "4") and
+                      holds(f"{vif.backend_path(GUEST)}/state", "4"), STEP_TIMEOUT)
+        toolstack.info("vif 0 connected: both ends in state 4 (Connected)")
+
+        dom0.write(f"{home}/memory/target", 131072)
+        dom0.wait_for(lambda: holds(f"{home}/data/balloon/would-apply", "131072"),
+                      STEP_TIMEOUT)
+        toolstack.info("memory target 131072 KiB acknowledged by the balloon")
+
+        toolstack.info("writing a bad memory target: the balloon will crash")
+        dom0.write(f"{home}/memory/target", "lots")
+        dom0.write(f"{home}/memory/target", 262144)
+        dom0.wait_for(lambda: holds(f"{home}/data/balloon/would-apply", "262144"),
+                      STEP_TIMEOUT)
+        toolstack.info("the restarted balloon applied 262144 KiB")
+
+        released = dom0.watch_release_domain("released")
+        dom0.next_event(released, timeout=STEP_TIMEOUT)  # the registration event
+        dom0.write(f"{home}/control/shutdown", "poweroff")
+        toolstack.info("asked the guest to power off")
+        if not poweroff.wait(STEP_TIMEOUT):
+            toolstack.error("the guest did not act on the poweroff")
+            return 1
+        log.info("powering off: stopping the agents", who="guest",
+                 acknowledged=dom0.read_str(f"{home}/control/shutdown") == "")
+        agents.stop()
+        guest.close()                                    # the guest OS is off
+        daemon.set_domain_state(GUEST, "shutdown")       # the hypervisor: it shut down
+        dom0.next_event(released, timeout=STEP_TIMEOUT)
+        toolstack.info("@releaseDomain fired: the domain shut down; destroying it")
+        daemon.set_domain_state(GUEST, "gone")
+        for path in (*replaced_paths(GuestSpec(GUEST)), vif.backend_path(GUEST)):
+            if dom0.exists(path):
+                dom0.delete(path)
+        backend.stop()
+        gone = not dom0.exists(home)
+        toolstack.info("domain destroyed and cleaned up", domid=GUEST, tree_gone=gone,
+                       processes_left=len(px.processes()))
+        log.info("done")
+        return 0 if gone else 1

@@ -1,4 +1,5 @@
-"""The tutorial's agent: it follows ``memory/target`` and acknowledges every value.
+"""The tutorial's agent: it follows ``memory/target`` and acknowledges every value, under a
+supervisor that restarts it (after a backoff) when it crashes.
 
 Run it in a guest, or against an embedded daemon::
 
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 import xsactor
 from xsactor import Client
+from xsactor.actors import process as px
+from xsactor.actors.childspec import ChildSpec, SupFlags
+from xsactor.actors.restarts import Backoff
+from xsactor.actors.supervisor import supervisor_spec
 
 
 def follow_memory(client: Client) -> None:
@@ -22,5 +27,15 @@ def follow_memory(client: Client) -> None:
             client.write("data/memory/target-ack", target)
 
 
+def tree() -> ChildSpec:
+    """The agent as a supervision tree: a value that is not an integer crashes
+    ``follow_memory``; its supervisor restarts it, and gives up after 5 crashes in 10 s."""
+    return supervisor_spec("memory-agent", SupFlags("one_for_one", intensity=5, period=10), [
+        ChildSpec("follow_memory",
+                  lambda: px.spawn_link(follow_memory, xsactor.default_client()),
+                  backoff=Backoff(min=0.1, max=5.0)),
+    ])
+
+
 if __name__ == "__main__":
-    follow_memory(xsactor.default_client())
+    raise SystemExit(xsactor.run_agent(tree))       # SIGTERM stops it; see xsactor run

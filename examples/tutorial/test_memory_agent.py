@@ -1,6 +1,6 @@
 """The tutorial's agent, tested with xsactor's pytest plugin (the ``xs`` fixture)."""
 
-from memory_agent import follow_memory
+from memory_agent import follow_memory, tree
 
 from xsactor.testing.sandbox import Sandbox
 
@@ -26,3 +26,12 @@ def test_ignores_a_missing_target(xs: Sandbox) -> None:
     dom0.write("/local/domain/5/memory/target", "2048")
     assert dom0.wait_for(lambda: dom0.read("/local/domain/5/data/memory/target-ack")
                          == b"2048" or None, timeout=10)
+
+
+def test_supervised_agent_survives_a_bad_value(xs: Sandbox) -> None:
+    xs.start(tree(), domid=5)                   # as `xsactor run` runs it, on domain 5
+    dom0 = xs.dom0()
+    dom0.write("/local/domain/5/memory/target", "not a number")   # follow_memory crashes
+    dom0.write("/local/domain/5/memory/target", "4096")
+    assert dom0.wait_for(lambda: dom0.read("/local/domain/5/data/memory/target-ack",
+                                           default=None) == b"4096" or None, timeout=10)

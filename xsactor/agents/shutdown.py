@@ -55,10 +55,13 @@ def shutdown_watcher(actions: Mapping[str, Callable[[], None]]) -> None:
             log.info("ignoring shutdown request", request=value)
 
 
-def tree(actions: Mapping[str, Callable[[], None]] | None = None) -> ChildSpec:
+def child(actions: Mapping[str, Callable[[], None]] | None = None) -> ChildSpec:
+    """The shutdown worker (``actions``: request -> callable; default: log each request)."""
     chosen = dict(actions) if actions is not None else {r: _log_action(r) for r in REQUESTS}
-    return supervisor_spec("shutdown-agent", SupFlags("one_for_one", intensity=5, period=10), [
-        ChildSpec("shutdown", lambda: px.spawn_link(shutdown_watcher, chosen),
-                  watches=(("control/shutdown", "shutdown"),)),
-    ])
+    return ChildSpec("shutdown", lambda: px.spawn_link(shutdown_watcher, chosen),
+                     watches=(("control/shutdown", "shutdown"),))
 
+
+def tree(actions: Mapping[str, Callable[[], None]] | None = None) -> ChildSpec:
+    return supervisor_spec("shutdown-agent", SupFlags("one_for_one", intensity=5, period=10),
+                           [child(actions)])

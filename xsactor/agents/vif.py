@@ -101,10 +101,15 @@ def backend(client: Client, domid: int, devid: int) -> None:
 
 def frontend(client: Client, devid: int) -> None:
     front = f"device/vif/{devid}"
-    back = client.read_str(f"{front}/backend")
-    client.watch(f"{back}/state")
+    client.watch(front)                     # until the toolstack has created the device
+    back = None
     while True:
         px.receive(("watch_event", px.ANY, px.ANY))
+        if back is None:
+            back = client.read_str(f"{front}/backend", default=None)
+            if back is None:
+                continue
+            client.watch(f"{back}/state")
         mine, theirs = _state(client, front), _state(client, back)
         if theirs == INIT_WAIT and mine < INITIALISED:
             def publish(tid: int) -> None:
@@ -134,8 +139,13 @@ def backend_tree(client: Client | None = None, domid: int = 5, devid: int = 0) -
         _child("backend", lambda: backend(client or default_client(), domid, devid))])
 
 
+def frontend_child(client: Client | None = None, devid: int = 0) -> ChildSpec:
+    """The guest's frontend worker for its vif ``devid``."""
+    return _child("frontend", lambda: frontend(client or default_client(), devid))
+
+
 def frontend_tree(client: Client | None = None, devid: int = 0) -> ChildSpec:
     """The guest's frontend agent for its vif ``devid``."""
-    return supervisor_spec("vif-frontend", SupFlags("one_for_one", intensity=10, period=10), [
-        _child("frontend", lambda: frontend(client or default_client(), devid))])
+    return supervisor_spec("vif-frontend", SupFlags("one_for_one", intensity=10, period=10),
+                           [frontend_child(client, devid)])
 

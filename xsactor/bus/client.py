@@ -577,6 +577,11 @@ class Client:
                 except ConnectionLost as exc:
                     if not self._reconnected(exc, reconnect_timeout):
                         raise
+                except GreenletExit:  # killed: end it without waiting (the greenlet is dying)
+                    with contextlib.suppress(EAGAIN):
+                        self.conn.send_nowait(Op.TRANSACTION_END, b"F\0", self._tx(tid))
+                        self._transactions.discard(int(tid))
+                    raise
                 except BaseException:
                     self._quiet_rollback(tid)
                     raise

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import gevent
-from gevent.event import AsyncResult
 
 from ..bus.client import Client
 from ..bus.connection import Connection
@@ -86,11 +85,10 @@ class Agent:
     """Something started under the sandbox; ``handle`` is the root's pid for a supervision
     tree, the greenlet for a function, or what a ``target`` with ``stop`` returned."""
 
-    def __init__(self, handle: Any, stop: Callable[[], object],
-                 ended: AsyncResult | None = None) -> None:
+    def __init__(self, handle: Any, stop: Callable[[], object], tree: Any = None) -> None:
         self.handle = handle
         self._stop = stop
-        self._ended = ended
+        self._tree = tree
         self.stopped = False
         self.exit_reason: Any = None
         """For a tree: the root's exit reason once stopped (``"shutdown"`` after a clean stop)."""
@@ -103,40 +101,15 @@ class Agent:
     def wait(self, timeout: float | None = None) -> Any:
         """For a tree: wait for its root to end by itself (a supervisor that gave up ends
         with ``"shutdown"``); its exit reason. Raises gevent's Timeout."""
-        if self._ended is None:
+        if self._tree is None:
             raise TypeError("only a supervision tree can be waited for")
-        return self._ended.get(timeout=timeout)
+        return self._tree.wait(timeout)
 
 
 def _is_tree(target: Any) -> bool:
     from ..actors.childspec import ChildSpec
 
     return isinstance(target, ChildSpec | Mapping)
-
-
-def _holder(spec: Any, started: AsyncResult, ended: AsyncResult) -> None:
-    """The root's parent (as ``xsactor run``'s runner): starts it, stops it when told; the
-    root's exit reason goes to ``ended``."""
-    from ..actors import process as px
-
-    px.trap_exit(True)
-    try:
-        root = spec.start()
-    except BaseException as exc:
-        started.set_exception(exc)
-        return
-    started.set(root)
-    if not isinstance(root, px.Pid):
-        ended.set(root)
-        return
-    message = px.receive(lambda m: m == _STOP or (type(m) is tuple and m[:2] == ("EXIT", root)))
-    if message == _STOP:
-        px.exit(root, "shutdown")
-        message = px.receive(("EXIT", root, px.ANY))
-    ended.set(message[2])
-
-
-_STOP = "$sandbox_stop"
 
 
 def _watching_connections() -> list[Connection]:
@@ -304,33 +277,10 @@ class Sandbox:
         return agent
 
     def _start_tree(self, spec: Any, domid: int) -> Agent:
-        from ..actors import process as px
-        from ..actors import supervisor
-        from ..actors.childspec import child_spec
-        from ..runner import ConnectionGate, watch_registrar
+        from ..runner import host_tree
 
-        client = self.use_default(domid)
-        gate = supervisor.set_default_gate(ConnectionGate(client))
-        registrar = supervisor.set_watch_registrar(watch_registrar(client))
-        started: AsyncResult = AsyncResult()
-        ended: AsyncResult = AsyncResult()
-        holder = px.spawn(_holder, child_spec(spec), started, ended)
-
-        def stop() -> Any:
-            try:
-                if px.is_alive(holder):
-                    px.send(holder, _STOP)
-                return ended.get(timeout=STOP_TIMEOUT)
-            finally:
-                supervisor.set_watch_registrar(registrar)
-                supervisor.set_default_gate(gate)
-
-        try:
-            root = started.get(timeout=STOP_TIMEOUT)
-        except BaseException:
-            stop()
-            raise
-        return Agent(root, stop, ended)
+        tree = host_tree(spec, self.use_default(domid), timeout=STOP_TIMEOUT)
+        return Agent(tree.root, lambda: tree.stop(STOP_TIMEOUT), tree)
 
     def stop_agents(self) -> None:
         """Stop every agent, last started first (the leak check runs when the sandbox
