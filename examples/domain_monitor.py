@@ -1,55 +1,56 @@
-"""A dom0 tool: follows domains as they come and go, from ``@introduceDomain`` and
-``@releaseDomain`` (what xenconsoled and xl's reaper listen to).
+"""A dom0 domain monitor: follows ``@introduceDomain`` and ``@releaseDomain`` and keeps a table
+of the live domains (domid -> name), as a server other processes can ask::
 
-    xsactor serve --socket /tmp/xs/socket &
-    XENSTORED_PATH=/tmp/xs/socket python examples/domain_monitor.py --events 4
+    server.call("domain_monitor", "table")         # {0: "Domain-0", 5: "web"}
 
-The special watches carry no domid: on each event the monitor re-reads ``/local/domain`` and
-prints what changed.
+Run it in dom0: ``XENSTORED_PATH=/tmp/xs/socket python examples/domain_monitor.py``.
 """
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
 import xsactor
-from xsactor.logs import configure
+from xsactor.actors import server
+from xsactor.actors.childspec import ChildSpec, SupFlags
+from xsactor.actors.supervisor import supervisor_spec
+from xsactor.logs import get_logger
+
+log = get_logger("domain_monitor")
 
 
-def domains() -> dict[int, str]:
-    out = {}
-    for name in xsactor.list("/local/domain"):
-        out[int(name)] = xsactor.read_str(f"/local/domain/{name}/name", default="?")
-    return out
+class DomainMonitor(server.Server):
+    def init(self) -> None:
+        self.table: dict[int, str] = {}
+
+    def handle_call(self, request: Any, caller: server.Caller) -> Any:
+        if request == "table":
+            return dict(self.table)
+        raise ValueError(f"unknown request {request!r}")
+
+    def handle_info(self, message: Any) -> None:
+        if type(message) is tuple and message[0] == "watch_event":
+            self.refresh()                   # either event: re-read which domains live
+
+    def refresh(self) -> None:
+        live: dict[int, str] = {}
+        for name in xsactor.list("/local/domain"):
+            domid = int(name)
+            live[domid] = xsactor.read_str(f"/local/domain/{domid}/name", default="")
+        for domid in live.keys() - self.table.keys():
+            log.info("domain introduced", domid=domid, name=live[domid])
+        for domid in self.table.keys() - live.keys():
+            log.info("domain gone", domid=domid, name=self.table[domid])
+        self.table = live
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=None,
-                        help="stop after this many events (beyond the registration ones)")
-    args = parser.parse_args()
-    configure("warning")
-    introduced = xsactor.watch_introduce_domain()
-    released = xsactor.watch_release_domain()
-    for token in (introduced, released):
-        xsactor.next_event(token)  # the registration event
-    known = domains()
-    for domid, name in sorted(known.items()):
-        print(f"running   {domid:5} {name}", flush=True)
-    seen = 0
-    while args.events is None or seen < args.events:
-        path, _token = xsactor.next_event()
-        seen += 1
-        now = domains()
-        for domid in sorted(now.keys() - known.keys()):
-            print(f"new       {domid:5} {now[domid]}", flush=True)
-        for domid in sorted(known.keys() - now.keys()):
-            print(f"gone      {domid:5} {known[domid]}", flush=True)
-        if now.keys() == known.keys():
-            print(f"{path}: no domain came or went (a shutdown?)", flush=True)
-        known = now
-    return 0
+def tree() -> ChildSpec:
+    return supervisor_spec("monitor", SupFlags("one_for_one", intensity=5, period=10), [
+        ChildSpec("domain_monitor",
+                  lambda: server.start_link(DomainMonitor, name="domain_monitor"),
+                  watches=[("@introduceDomain", "introduced"), ("@releaseDomain", "released")]),
+    ])
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(xsactor.run_agent(tree))

@@ -4,7 +4,7 @@ tested with xsactor's pytest plugin only (``xs.start(tree(), domid=...)`` runs a
 
 from __future__ import annotations
 
-import domain_monitor_agent
+import domain_monitor as domain_monitor_agent
 import gevent
 import metrics_publisher
 import supervised_balloon
