@@ -5,6 +5,7 @@ side by side with the real tools in ``tests/interop/test_cli_parity.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -12,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -134,12 +136,19 @@ def test_control_and_simulated_domain_states(xenstored: DaemonUnderTest) -> None
     watcher.close()
 
 
-def test_watch_ends_cleanly_when_the_daemon_dies(xenstored: DaemonUnderTest) -> None:
+@contextlib.contextmanager
+def watching(xenstored: DaemonUnderTest) -> Iterator[subprocess.Popen[str]]:
+    """``xsactor watch /w`` running, past its registration event."""
     argv = [sys.executable, "-m", "xsactor", "watch", "/w"]
     env = {**os.environ, "XENSTORED_PATH": xenstored.socket_path}
     with spawned(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "/w\n"
+        yield proc
+
+
+def test_watch_ends_cleanly_when_the_daemon_dies(xenstored: DaemonUnderTest) -> None:
+    with watching(xenstored) as proc:
         xenstored.stop()
         out, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 1
@@ -148,11 +157,7 @@ def test_watch_ends_cleanly_when_the_daemon_dies(xenstored: DaemonUnderTest) -> 
 
 
 def test_ctrl_c_exits_quietly_with_130(xenstored: DaemonUnderTest) -> None:
-    argv = [sys.executable, "-m", "xsactor", "watch", "/w"]
-    env = {**os.environ, "XENSTORED_PATH": xenstored.socket_path}
-    with spawned(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "/w\n"
+    with watching(xenstored) as proc:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=TIMEOUT)
     assert (proc.returncode, out, err) == (130, "", "")

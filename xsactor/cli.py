@@ -359,3 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # unforeseen: one line (XSACTOR_DEBUG=1 shows the traceback)
+        if os.environ.get("XSACTOR_DEBUG") == "1":
+            raise
+        print(f"xsactor: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
