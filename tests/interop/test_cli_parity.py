@@ -9,11 +9,15 @@ xenstored, so the expectations are the real tools' with the real daemon.
 
 from __future__ import annotations
 
+import fcntl
 import io
+import os
 import random
 import re
+import struct
 import subprocess
 import sys
+import termios
 
 import pytest
 
@@ -190,3 +194,40 @@ def test_escapes_match_on_many_values(clients: Clients) -> None:
     theirs = subprocess.run([clients.tool("xenstore-read"), *keys], env=clients.env,
                             capture_output=True, timeout=TIMEOUT, check=True).stdout
     assert theirs == b"".join(sanitise(v) + b"\n" for v in values)
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], columns: int) -> bytes:
+    """What ``argv`` prints on a terminal ``columns`` wide (a pty)."""
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        proc = subprocess.run(argv, env=env, stdout=slave, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False)
+        assert proc.returncode == 0, proc.stderr
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the pty's other end is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
+@pytest.mark.parametrize("flags", [[], ["-p"], ["-f"]], ids=["plain", "perms", "flat"])
+def test_ls_on_a_terminal_uses_its_width(clients: Clients, flags: list[str]) -> None:
+    _fill(clients, clients.p("tty"))
+    path = clients.p("tty")
+    theirs = _on_a_terminal([clients.tool("xenstore-ls"), *flags, path], clients.env, 50)
+    ours = _on_a_terminal([sys.executable, "-m", "xsactor", "ls", *flags, path],
+                          clients.env, 50)
+    assert ours == theirs
+    assert b"\\..." in theirs  # the width mattered
