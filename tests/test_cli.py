@@ -185,3 +185,41 @@ def test_help_is_the_usage_line(verb: str) -> None:
     err = io.StringIO()
     assert run_tool(verb, ["-h"], err=err, out=io.BytesIO()) == 1
     assert err.getvalue().startswith(f"xsactor {verb}: Usage: xsactor {verb} [-h]")
+
+
+class _ConflictOnce:
+    """A client whose first commit conflicts (EAGAIN), as when another writer got in."""
+
+    def __init__(self, client: xsactor.Client) -> None:
+        self.client = client
+        self.commits = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+    def commit(self, tid: int) -> None:
+        self.commits += 1
+        if self.commits == 1:
+            self.client.rollback(tid)
+            raise xsactor.EAGAIN("conflict")
+        self.client.commit(tid)
+
+    def __enter__(self) -> _ConflictOnce:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+def test_a_conflicting_transaction_runs_again_and_prints_once(xs: object) -> None:
+    """As xenstore_client.c: on EAGAIN the whole set of keys is read again, its output once."""
+    from xsactor.testing.sandbox import Sandbox
+
+    assert isinstance(xs, Sandbox)
+    xs.dom0().write("/c/a", "1")
+    xs.dom0().write("/c/b", "2")
+    conflicting = _ConflictOnce(xs.client())
+    out = io.BytesIO()
+    code = run_tool("read", ["/c/a", "/c/b"], out=out, err=io.StringIO(),
+                    connect=lambda path, only: conflicting)
+    assert (code, out.getvalue(), conflicting.commits) == (0, b"1\n2\n", 2)
