@@ -1,19 +1,25 @@
 """The ``xsactor`` command line.
 
-``xsactor serve`` runs the embedded xenstored, ``xsactor demo`` the demo; the client commands
-(``read``, ``write``, ``ls``, ``watch`` ...) work in the spirit of xenstore-utils. Each
-subcommand is registered in :data:`COMMANDS` with the parser builder that declares its
-options. A client command is a ``run_*(client, args)`` function wrapped by
-:func:`_with_client` (which opens the :class:`~xsactor.bus.client.Client` and turns errors
-into exit status 1), its options declared by :func:`_client_command`::
+``xsactor serve`` runs the embedded xenstored, ``xsactor demo`` the demo. ``read``, ``write``,
+``ls``, ``list``, ``rm``, ``exists``, ``chmod`` and ``watch`` are xenstore-utils' tools byte
+for byte (:mod:`xsactor.xstools`); ``mkdir``, ``getperms``, ``domid`` and ``control`` are
+xsactor's. Each subcommand is registered in :data:`COMMANDS` with the parser builder that
+declares its options (``raw=True``: the command parses its own argv). A client command is a
+``run_*(client, args)`` function returning what to print, wrapped by :func:`_with_client`
+(which opens the :class:`~xsactor.bus.client.Client` and turns errors into one line and exit
+status 1), its options declared by :func:`_client_command`::
 
-    def run_read(client, args) -> int: ...
-    COMMANDS["read"] = Command(_with_client(run_read), _client_command(PATHS), "print values")
+    def run_domid(client, args) -> int: ...
+    COMMANDS["domid"] = Command(_with_client(run_domid), _client_command(), "print the domid")
+
+Ctrl-C ends any command quietly with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
 import sys
@@ -21,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .logs import LEVELS as LOG_LEVELS
 from .logs import configure as configure_logging
 from .logs import get_logger
@@ -34,6 +41,8 @@ class Command:
     run: Callable[[argparse.Namespace], int]
     add_arguments: Callable[[argparse.ArgumentParser], None]
     help: str
+    raw: bool = False
+    """The command parses its own argv (``args.argv``), as xenstore-utils' getopt does."""
 
 
 # -- serve -------------------------------------------------------------------------------------
@@ -156,11 +165,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- client commands (in the spirit of xenstore-utils) ------------------------------------------
+# -- client commands ---------------------------------------------------------------------------
+# read, write, ls, list, rm, exists, chmod and watch are xenstore-utils' tools, byte for byte
+# (xsactor.xstools parses their argv as getopt does); the others use argparse.
 def _add_socket(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-s", "--socket", metavar="PATH",
+    parser.add_argument("-s", "--socket", action="store_true",
+                        help="the socket only, never the xenbus device (as xenstore-utils' -s)")
+    parser.add_argument("--path", dest="xs_path", metavar="PATH", default=None,
                         help="xenstored's socket or the xenbus device (default: as libxenstore "
-                             "chooses: $XENSTORED_PATH, $XENSTORED_RUNDIR/socket, /dev/xen/xenbus)")
+                             "chooses: $XENSTORED_PATH, $XENSTORED_RUNDIR/socket, "
+                             "/dev/xen/xenbus)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="warning")
 
 
@@ -176,120 +191,77 @@ def _client_command(*positionals: tuple[str, dict[str, Any]],
     return add_arguments
 
 
-def _with_client(run: Callable[[Client, argparse.Namespace], int]
+def _with_client(run: Callable[[Client, argparse.Namespace], Any]
                  ) -> Callable[[argparse.Namespace], int]:
-    """Open the client, run, turn XenStore errors into a message and exit status 1."""
+    """Open the client, run, print the result (as JSON with ``--json``); a XenStore error is
+    one line naming it and exit status 1."""
     def wrapped(args: argparse.Namespace) -> int:
-        from .bus.client import Client
         from .protocol.errors import ConnectionLost, XenStoreError
+        from .xstools import open_client, reason
 
         try:
-            with Client(args.socket, reconnect=False) as client:
-                return run(client, args)
-        except BrokenPipeError:  # the reader went away (``| head``)
-            return 0
-        except (XenStoreError, ConnectionLost, OSError) as exc:
+            client = open_client(args.xs_path, args.socket)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"xsactor {args.command}: xs_open: {where}{reason(exc)}", file=sys.stderr)
+            return 1
+        try:
+            with client:
+                result = run(client, args)
+        except (XenStoreError, ConnectionLost) as exc:
             print(f"xsactor {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
+        if args.json:
+            print(json.dumps(result))
+        elif isinstance(result, list):
+            print(" ".join(map(str, result)))
+        elif result is not None:
+            print(result)
+        return 0
     return wrapped
 
 
-def _shown(value: bytes) -> str:
-    """A value as xenstore-ls shows it: printable ASCII as is, the rest escaped."""
-    return "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else
-                   {34: '\\"', 92: "\\\\"}.get(b, f"\\x{b:02x}") for b in value)
+def _xs_tool(verb: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from .xstools import run_tool
+
+        return run_tool(verb, args.argv)
+    return run
 
 
-def run_read(client: Client, args: argparse.Namespace) -> int:
-    for path in args.paths:
-        sys.stdout.buffer.write(client.read(path) + b"\n")
-    return 0
+def _tool_arguments(verb: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        from .xstools import USAGE
+
+        parser.usage = f"xsactor {verb} {USAGE[verb]}"
+        parser.add_argument("argv", nargs=argparse.REMAINDER,
+                            help=f"as xenstore-{verb}; also --path PATH"
+                                 + (", --json" if verb in ("read", "list", "ls", "exists",
+                                                          "watch") else ""))
+    return add_arguments
 
 
-def run_write(client: Client, args: argparse.Namespace) -> int:
-    pairs = args.pairs
-    if len(pairs) % 2:
-        print("xsactor write: wants PATH VALUE pairs", file=sys.stderr)
-        return 2
-    for path, value in zip(pairs[::2], pairs[1::2], strict=True):
-        client.write(path, value)
-    return 0
-
-
-def run_exists(client: Client, args: argparse.Namespace) -> int:
-    return 0 if all(client.exists(path) for path in args.paths) else 1
-
-
-def run_rm(client: Client, args: argparse.Namespace) -> int:
-    for path in args.paths:
-        client.delete(path)
-    return 0
-
-
-def run_mkdir(client: Client, args: argparse.Namespace) -> int:
+def run_mkdir(client: Client, args: argparse.Namespace) -> None:
     for path in args.paths:
         client.mkdir(path)
-    return 0
 
 
-def run_list(client: Client, args: argparse.Namespace) -> int:
-    for name in client.list(args.path):
-        print(name)
-    return 0
-
-
-def run_ls(client: Client, args: argparse.Namespace) -> int:
-    from .protocol.paths import canonicalize, join
-
-    top = canonicalize(args.path, client.home)
-
-    def show(path: str, depth: int) -> None:
-        for name in client.list(path):
-            child = join(path, name)
-            label = child if args.full else " " * depth + name
-            line = f'{label} = "{_shown(client.read(child, default=b""))}"'
-            if args.perms:
-                line += f"  ({', '.join(client.get_perms(child))})"
-            print(line)
-            show(child, depth + 1)
-
-    show(top, 0)
-    return 0
-
-
-def add_ls_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--full", action="store_true", help="full paths")
-    parser.add_argument("-p", "--perms", action="store_true", help="show permissions")
-
-
-def add_watch_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--number", type=int, metavar="N",
-                        help="exit after N events (the first is the registration event)")
-
-
-def run_chmod(client: Client, args: argparse.Namespace) -> int:
-    client.set_perms(args.path, args.perms)
-    return 0
-
-
-def run_getperms(client: Client, args: argparse.Namespace) -> int:
-    print(" ".join(client.get_perms(args.path)))
-    return 0
+def run_getperms(client: Client, args: argparse.Namespace) -> list[str]:
+    return client.get_perms(args.path)
 
 
 def run_domid(client: Client, args: argparse.Namespace) -> int:
-    print(client.domid())
-    return 0
+    return client.domid()
 
 
-def run_watch(client: Client, args: argparse.Namespace) -> int:
-    token = client.watch(args.path)
-    seen = 0
-    while args.number is None or seen < args.number:
-        path, _token = client.next_event(token)
-        print(path, flush=True)
-        seen += 1
-    return 0
+def run_control(client: Client, args: argparse.Namespace) -> str:
+    """CONTROL (dom0 only): the daemon's commands (``help`` lists them) and, on the embedded
+    daemon, ``hypervisor DOMID running|shutdown|crashed|dying|gone``."""
+    from .protocol import Op
+    from .protocol.packets import join_args
+
+    reply = client.conn.call(Op.CONTROL, join_args(args.control, *args.args))
+    return reply.rstrip(b"\0").decode("utf-8", "backslashreplace")
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -306,7 +278,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="MODULE:FACTORY",
                         help="the agent: a child spec, or a function returning one")
-    parser.add_argument("-s", "--socket", metavar="PATH",
+    parser.add_argument("--path", "--socket", dest="socket", metavar="PATH",
                         help="xenstored's socket or the xenbus device (default: as "
                              "libxenstore chooses)")
     parser.add_argument("--json", action="store_true", help="log one JSON object per line")
@@ -336,40 +308,72 @@ COMMANDS: dict[str, Command] = {
     "demo": Command(cmd_demo, add_demo_arguments,
                     "a guest agent and a toolstack around an embedded xenstored"),
     "run": Command(cmd_run, add_run_arguments, "run an agent's supervision tree"),
-    "read": Command(_with_client(run_read), _client_command(PATHS), "print values"),
-    "write": Command(_with_client(run_write), _client_command(
-        ("pairs", {"nargs": "+", "metavar": "PATH VALUE"})), "write values"),
-    "exists": Command(_with_client(run_exists), _client_command(PATHS),
-                      "exit 0 if every path exists, 1 otherwise"),
-    "rm": Command(_with_client(run_rm), _client_command(PATHS), "remove nodes and subtrees"),
+    "read": Command(_xs_tool("read"), _tool_arguments("read"), "print values", raw=True),
+    "write": Command(_xs_tool("write"), _tool_arguments("write"), "write values", raw=True),
+    "exists": Command(_xs_tool("exists"), _tool_arguments("exists"),
+                      "exit 0 if every path exists, 1 otherwise", raw=True),
+    "rm": Command(_xs_tool("rm"), _tool_arguments("rm"), "remove nodes and subtrees",
+                  raw=True),
+    "list": Command(_xs_tool("list"), _tool_arguments("list"), "print a node's children",
+                    raw=True),
+    "ls": Command(_xs_tool("ls"), _tool_arguments("ls"), "print a subtree as xenstore-ls does",
+                  raw=True),
+    "chmod": Command(_xs_tool("chmod"), _tool_arguments("chmod"),
+                     "set a node's permissions (owner first: n0 r5 ...)", raw=True),
+    "watch": Command(_xs_tool("watch"), _tool_arguments("watch"),
+                     "print the paths of watch events", raw=True),
     "mkdir": Command(_with_client(run_mkdir), _client_command(PATHS), "create empty nodes"),
-    "list": Command(_with_client(run_list), _client_command(PATH), "print a node's children"),
-    "ls": Command(_with_client(run_ls), _client_command(
-        ("path", {"nargs": "?", "default": "/", "metavar": "PATH"}),
-        extra=add_ls_options),
-        "print a subtree as xenstore-ls does"),
-    "chmod": Command(_with_client(run_chmod), _client_command(
-        PATH, ("perms", {"nargs": "+", "metavar": "PERM"})),
-        "set a node's permissions (owner first: n0 r5 ...)"),
     "getperms": Command(_with_client(run_getperms), _client_command(PATH),
                         "print a node's permissions"),
     "domid": Command(_with_client(run_domid), _client_command(),
                      "print this connection's domain id"),
-    "watch": Command(_with_client(run_watch), _client_command(
-        PATH, extra=add_watch_options),
-        "print the paths of watch events"),
+    "control": Command(_with_client(run_control), _client_command(
+        ("control", {"metavar": "COMMAND"}), ("args", {"nargs": "*", "metavar": "ARG"})),
+        "send a CONTROL command (help, check, quota, ...; on the embedded daemon also "
+        "'hypervisor DOMID running|shutdown|crashed|dying|gone')"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xsactor", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"xsactor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
-        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help))
+        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help,
+                                             add_help=not command.raw))
     return parser
 
 
+def _quiet_interrupts() -> None:
+    """Ctrl-C while the hub runs: gevent would print the KeyboardInterrupt before raising it
+    in the main greenlet; it is not an error here."""
+    import gevent
+
+    hub = gevent.get_hub()
+    if KeyboardInterrupt not in hub.NOT_ERROR:
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(getattr(args, "log_level", "info"))
-    return COMMANDS[args.command].run(args)
+    """Run a command; its exit status. Ctrl-C ends quietly with 130."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_interrupts()
+    try:
+        if argv and argv[0] in COMMANDS and COMMANDS[argv[0]].raw:
+            # xenstore-utils' tools parse their argv as getopt does, options anywhere
+            args = argparse.Namespace(command=argv[0], argv=argv[1:], log_level="warning")
+        else:
+            args = build_parser().parse_args(argv)
+        configure_logging(getattr(args, "log_level", "info"))
+        return COMMANDS[args.command].run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (``| head``)
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # unforeseen: one line (XSACTOR_DEBUG=1 shows the traceback)
+        if os.environ.get("XSACTOR_DEBUG") == "1":
+            raise
+        print(f"xsactor: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gevent
+from gevent.event import AsyncResult
 
 from . import logs
 from .actors import process as proc
@@ -41,7 +42,8 @@ from .bus.client import Client
 from .bus.connection import State
 from .protocol.errors import ConnectionLost
 
-__all__ = ["ConnectionGate", "load_factory", "process_tree", "run_agent", "watch_registrar"]
+__all__ = ["ConnectionGate", "HostedTree", "host_tree", "load_factory", "process_tree",
+           "run_agent", "watch_registrar"]
 
 log = logs.get_logger(__name__)
 
@@ -258,3 +260,74 @@ class _Runner:
             return 0
         log.error("agent root exited", child_id=self.spec.id, reason=reason)
         return 1
+
+
+# -- a tree hosted in a program (the demo, the test sandbox) ------------------------------------
+_HOST_STOP = "$host_stop"
+
+
+class HostedTree:
+    """A supervision tree started by :func:`host_tree`: ``root`` is its pid; :meth:`stop` stops
+    it as its parent would (``shutdown``) and gives the root's exit reason; :meth:`wait` waits
+    for it to end by itself (a supervisor that gave up ends with ``shutdown``)."""
+
+    def __init__(self, holder: proc.Pid, root: Any, ended: AsyncResult,
+                 restore: Callable[[], None]) -> None:
+        self.root = root
+        self._holder = holder
+        self._ended = ended
+        self._restore = restore
+
+    def stop(self, timeout: float | None = 10.0) -> Any:
+        try:
+            if proc.is_alive(self._holder):
+                proc.send(self._holder, _HOST_STOP)
+            return self._ended.get(timeout=timeout)
+        finally:
+            self._restore()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        return self._ended.get(timeout=timeout)
+
+
+def _hold(spec: ChildSpec, started: AsyncResult, ended: AsyncResult) -> None:
+    """The root's parent: starts it, stops it when told; the root's exit reason to ``ended``."""
+    proc.trap_exit(True)
+    try:
+        root = spec.start()
+    except BaseException as exc:
+        started.set_exception(exc)
+        return
+    started.set(root)
+    if not isinstance(root, proc.Pid):
+        ended.set(root)
+        return
+    message = proc.receive(
+        lambda m: m == _HOST_STOP or (type(m) is tuple and m[:2] == ("EXIT", root)))
+    if message == _HOST_STOP:
+        proc.exit(root, "shutdown")
+        message = proc.receive(("EXIT", root, proc.ANY))
+    ended.set(message[2])
+
+
+def host_tree(spec_or_factory: Any, client: Client, timeout: float | None = 10.0
+              ) -> HostedTree:
+    """Start a tree in this program as :func:`run_agent` does (``client``'s restart gate and
+    watch registrar), without taking over signals or the process's exit."""
+    spec = root_spec(spec_or_factory)
+    gate = supervisor.set_default_gate(ConnectionGate(client))
+    registrar = supervisor.set_watch_registrar(watch_registrar(client))
+
+    def restore() -> None:
+        supervisor.set_watch_registrar(registrar)
+        supervisor.set_default_gate(gate)
+
+    started: AsyncResult = AsyncResult()
+    ended: AsyncResult = AsyncResult()
+    holder = proc.spawn(_hold, spec, started, ended)
+    try:
+        root = started.get(timeout=timeout)
+    except BaseException:
+        restore()
+        raise
+    return HostedTree(holder, root, ended, restore)

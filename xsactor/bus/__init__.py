@@ -10,7 +10,7 @@
 
 from .client import Client, TransactionId
 from .connection import Connection, State, Watch
-from .errors import BusClosed, RequestTimeout, WaitTimeout
+from .errors import BusClosed, DomainGone, RequestTimeout, WaitTimeout
 from .transports import (
     DeviceTransport,
     Endpoint,
@@ -25,6 +25,7 @@ __all__ = [
     "Client",
     "Connection",
     "DeviceTransport",
+    "DomainGone",
     "Endpoint",
     "RequestTimeout",
     "SocketTransport",

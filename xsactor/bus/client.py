@@ -12,11 +12,14 @@ import builtins
 import contextlib
 import itertools
 import random
+import re
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import gevent
+from gevent import GreenletExit
 
 from ..actors.mailbox import Mailbox, ReceiveTimeout, mailbox_of
 from ..logs import get_logger
@@ -42,10 +45,10 @@ from ..protocol.paths import (
 )
 from ..protocol.perms import Perm, acl_payload, parse_acl
 from .connection import _DEFAULT, Connection, State, Watch, events_of
-from .errors import BusClosed, WaitTimeout
-from .transports import DEVICE, Connector, Transport, endpoint_for, open_transport
+from .errors import BusClosed, DomainGone, WaitTimeout
+from .transports import DEVICE, SOCKET, Connector, Transport, endpoint_for, open_transport
 
-__all__ = ["Client", "TransactionId"]
+__all__ = ["Client", "TransactionId", "parse_integer"]
 
 log = get_logger(__name__)
 
@@ -57,6 +60,20 @@ _PATH_CACHE_MAX = 4096
 CLOSE_ROLLBACK_TIMEOUT = 5.0
 _tokens = itertools.count(1)
 _RESUMED = "transaction ended by a resume (migration); retry it"
+
+
+_INTEGER = re.compile(rb"[+-]?[0-9]+")
+_LOST = "xsactor:connection_lost"
+"""The tag of the ``(_LOST, client, exception)`` message a client puts into its subscribers'
+mailboxes when its connection is closed for good."""
+
+
+def parse_integer(value: bytes, path: str | None = None) -> int:
+    """``value`` as LING's ``list_to_integer`` reads it: an optional sign and decimal digits,
+    nothing else (no spaces, underscores or other scripts' digits). EINVAL otherwise."""
+    if _INTEGER.fullmatch(value) is None:
+        raise EINVAL(f"not an integer: {value[:32]!r}", path=path)
+    return int(value)
 
 
 class TransactionId(int):
@@ -119,10 +136,14 @@ class Client:
         self._domid: int | None = None
         self._valid: dict[str, bytes] = {}
         self._recorders: dict[Any, set[str]] = {}
+        """The transactions this client started and has not ended (this generation)."""
+        self._subscribers: weakref.WeakSet[Mailbox] = weakref.WeakSet()
+        self._gone: ConnectionLost | None = None
+        self._closed = False
+        self.conn.subscribe_state(self._state_changed)
         self.conn.open()
 
-    @staticmethod
-    def _connector_for(path: str | None, kind: str | None, transport: Transport | None,
+    def _connector_for(self, path: str | None, kind: str | None, transport: Transport | None,
                        timeout: float | None) -> Connector:
         if transport is not None:
             handed = [transport]
@@ -135,7 +156,39 @@ class Client:
         if path is None:
             return lambda: open_transport(timeout=timeout)
         endpoint = endpoint_for(path, kind)  # resolved once: reconnects reopen the same kind
-        return lambda: endpoint.open(timeout)
+
+        def connect() -> Transport:
+            try:
+                return endpoint.open(timeout)
+            except FileNotFoundError:
+                if endpoint.kind == SOCKET and self.conn.generation and self._domid:
+                    self._domain_gone(endpoint.path)
+                raise
+        return connect
+
+    def _domain_gone(self, path: str) -> None:
+        """A guest's reconnect found its socket gone: the embedded xenstored removes a
+        domain's socket when it destroys the domain (a stopped daemon leaves it behind,
+        refusing connections). Only for a guest whose domid this client has learnt."""
+        self._gone = DomainGone(f"{path} is gone: domain {self._domid} was destroyed")
+        log.warning("domain destroyed, not reconnecting", path=path, domid=self._domid)
+        self.conn.close()
+        raise GreenletExit  # ends the owner's reconnect loop now (we run in the owner)
+
+    def _state_changed(self, conn: Connection, state: State) -> None:
+        """Subscribers learn of a final close."""
+        if state is State.CLOSED:
+            lost = self._lost()
+            for box in list(self._subscribers):
+                box.put((_LOST, self, lost))
+
+    def _lost(self) -> ConnectionLost:
+        """Why the connection is closed for good."""
+        if self._gone is not None:
+            return self._gone
+        if self._closed:
+            return BusClosed(f"{self.conn.name}: connection closed")
+        return ConnectionLost(f"{self.conn.name}: connection lost, not reconnecting")
 
     # -- lifetime and state --------------------------------------------------------------
     def close(self) -> None:
@@ -144,6 +197,7 @@ class Client:
         if self.conn.kind == DEVICE and not self.conn.closed:
             for tx_id in self.conn.open_transactions():
                 self._quiet_rollback(tx_id, timeout=CLOSE_ROLLBACK_TIMEOUT)
+        self._closed = True
         self.conn.close()
 
     def __enter__(self) -> Client:
@@ -187,12 +241,19 @@ class Client:
         return wire
 
     def _tx(self, tid: int | None) -> int:
-        """The wire tx_id; EAGAIN for a transaction a reconnect has ended."""
-        if not tid:
+        """The wire tx_id; EAGAIN for a transaction a reconnect has ended, ENOENT for one
+        this client has not started (or has ended), TypeError for what is not an id."""
+        if tid is None or (tid == 0 and type(tid) is int):
             return 0
+        if type(tid) is not TransactionId and (isinstance(tid, bool) or type(tid) is not int):
+            raise TypeError(f"tid is a transaction id (an int from transaction()), "
+                            f"not {type(tid).__name__}")
         generation = getattr(tid, "generation", None)
         if generation is not None and generation != self.conn.generation:
             raise EAGAIN("transaction ended by a reconnect; retry it")
+        if not self.conn.is_open_transaction(int(tid)):
+            raise ENOENT(f"unknown transaction {int(tid)} (not started on this connection, "
+                         f"or already ended)")
         return int(tid)
 
     def _stale(self, tx_id: int) -> bool:
@@ -250,19 +311,23 @@ class Client:
         """The value of ``path`` decoded as UTF-8."""
         value = self.read(path, tid, default=_NOTHING if default is _NOTHING else None,
                           timeout=timeout)
-        return default if value is None else value.decode()
+        if value is None:
+            return default
+        try:
+            return value.decode()
+        except UnicodeDecodeError as exc:
+            raise EINVAL(f"value is not UTF-8 (byte {value[exc.start]:#04x} at {exc.start}; "
+                         f"read it as bytes)", path=path) from None
 
     def read_integer(self, path: str, tid: int | None = None, *, default: Any = _NOTHING,
                      timeout: Any = _DEFAULT) -> int:
-        """The value of ``path`` as an int; EINVAL (a ValueError) if it is not one."""
+        """The value of ``path`` as an int (an optional sign and decimal digits, as LING's
+        ``list_to_integer``); EINVAL (a ValueError) naming the path if it is not one."""
         value = self.read(path, tid, default=_NOTHING if default is _NOTHING else None,
                           timeout=timeout)
         if value is None:
             return default
-        try:
-            return int(value)
-        except ValueError:
-            raise EINVAL(f"not an integer: {value[:32]!r}", path=path) from None
+        return parse_integer(value, path)
 
     def exists(self, path: str, tid: int | None = None, *, timeout: Any = _DEFAULT) -> bool:
         """Whether ``path`` exists (ENOENT gives False; EACCES is raised)."""
@@ -274,7 +339,7 @@ class Client:
         payload = self._path(path)
         if self._recorders:
             self._record(path)
-        tx_id = self._tx(tid) if tid else 0
+        tx_id = self._tx(tid)
         try:
             reply = self._call(Op.DIRECTORY, payload, tid, timeout, path)
         except E2BIG:
@@ -344,7 +409,11 @@ class Client:
         if special and path not in SPECIAL_NODES:
             raise EINVAL("only @introduceDomain and @releaseDomain have permissions",
                          path=path)
-        payload = self._path(path, special) + acl_payload(parse_acl(perms))
+        try:
+            acl = parse_acl(perms)
+        except EINVAL as exc:
+            raise EINVAL(str(exc), path=path) from None
+        payload = self._path(path, special) + acl_payload(acl)
         self._call(Op.SET_PERMS, payload, tid, timeout, path)
 
     # -- domains -------------------------------------------------------------------------
@@ -407,6 +476,7 @@ class Client:
             raise EEXIST("already watched with this token", path=path)
         box = mailbox if mailbox is not None else mailbox_of()
         self.conn.subscribers.wait_unwatched(wire_token, path, self.conn.timeout_of(timeout))
+        self._subscribers.add(box)
         watch = Watch(path, token, wire_token, key, box)
         generation = self.conn.generation
         self.conn.add_watch(watch)
@@ -454,12 +524,42 @@ class Client:
         """Watch ``@releaseDomain`` (a domain was released, shut down or died)."""
         return self.watch(RELEASE_DOMAIN, token, **kw)
 
-    def next_event(self, token: Any = None, *, timeout: float | None = None
-                   ) -> tuple[str, Any]:
-        """The next ``(path, token)`` watch event in the caller's mailbox (for ``token`` only,
-        if given), leaving other messages queued. Raises ReceiveTimeout."""
-        _kind, path, got = mailbox_of().receive(timeout, events_of(token))
+    def next_event(self, token: Any = None, *, timeout: float | None = None,
+                   mailbox: Mailbox | None = None) -> tuple[str, Any]:
+        """The next ``(path, token)`` watch event in the caller's mailbox (or ``mailbox``),
+        for ``token`` only if given, leaving other messages queued.
+
+        Raises ReceiveTimeout, or :class:`ConnectionLost` once the connection is closed for
+        good (no reconnect will follow) and no matching event is left.
+        """
+        _kind, path, got = self.receive(timeout, events_of(token), mailbox=mailbox)
         return path, got
+
+    def receive(self, timeout: float | None = None, match: Callable[[Any], bool] | None = None,
+                *, mailbox: Mailbox | None = None) -> Any:
+        """The caller's next (matching) message, as :meth:`Mailbox.receive`, except that
+        it raises :class:`ConnectionLost` (:class:`DomainGone`, :class:`BusClosed`) instead
+        of waiting for ever once this client's connection is closed for good."""
+        box = mailbox if mailbox is not None else mailbox_of()
+        self._subscribers.add(box)
+
+        def wanted(message: Any) -> bool:
+            return self._is_loss(message) or match is None or match(message)
+
+        if self.conn.state is State.CLOSED:
+            try:
+                message = box.receive(0, wanted)
+            except ReceiveTimeout:
+                raise self._lost() from None
+        else:
+            message = box.receive(timeout, wanted)
+        if self._is_loss(message):
+            raise message[2]
+        return message
+
+    def _is_loss(self, message: Any) -> bool:
+        return (type(message) is tuple and len(message) == 3 and message[0] == _LOST
+                and message[1] is self)
 
     # -- transactions --------------------------------------------------------------------
     def transaction(self, *, timeout: Any = _DEFAULT) -> TransactionId:
@@ -521,6 +621,11 @@ class Client:
                 except ConnectionLost as exc:
                     if not self._reconnected(exc, reconnect_timeout):
                         raise
+                except GreenletExit:  # killed: end it without waiting (the greenlet is dying)
+                    with contextlib.suppress(EAGAIN):
+                        self.conn.send_nowait(Op.TRANSACTION_END, b"F\0", self._tx(tid))
+                        self.conn.release_transaction(int(tid))
+                    raise
                 except BaseException:
                     self._quiet_rollback(tid)
                     raise

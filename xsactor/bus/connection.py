@@ -210,11 +210,13 @@ class Connection:
         if self._closing:
             return
         self._closing = True
-        owner = self._owner
+        owner, writer = self._owner, self._writer
         if owner is not None and not owner.dead and owner is not gevent.getcurrent():
             owner.kill(block=True)
         else:
             self._end(self.transport, "closed")
+        if writer is not None and writer is not gevent.getcurrent():
+            writer.kill(block=True)  # _end only asked it to stop: nothing outlives close()
         if self._state is not State.CLOSED:
             self._set_state(State.CLOSED)
 
@@ -471,6 +473,10 @@ class Connection:
     def release_transaction(self, tx_id: int) -> None:
         """``tx_id`` was committed or rolled back."""
         self.subscribers.transaction_ended(tx_id)
+
+    def is_open_transaction(self, tx_id: int) -> bool:
+        """Whether this connection opened ``tx_id`` and has not ended it."""
+        return tx_id in self.subscribers.open_tx
 
     def open_transactions(self) -> list[int]:
         """The transactions this connection opened and has not ended yet."""

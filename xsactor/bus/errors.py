@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..protocol.errors import ConnectionLost
 
-__all__ = ["BusClosed", "ConnectionLost", "RequestTimeout", "WaitTimeout"]
+__all__ = ["BusClosed", "ConnectionLost", "DomainGone", "RequestTimeout", "WaitTimeout"]
 
 
 class RequestTimeout(TimeoutError):
@@ -17,3 +17,7 @@ class WaitTimeout(TimeoutError):
 
 class BusClosed(ConnectionLost):
     """The connection was closed by its owner (``close()``); no reconnect will follow."""
+
+
+class DomainGone(ConnectionLost):
+    """The connection's domain was destroyed (its socket is gone): no reconnect will follow."""

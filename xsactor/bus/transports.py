@@ -389,14 +389,22 @@ def choose_endpoints(env: Mapping[str, str] | None = None,
 
 
 def open_endpoint(endpoints: list[Endpoint], timeout: float | None = 10.0) -> Transport:
-    """Open the first endpoint that works; raises the last failure's OSError."""
-    failure: OSError | None = None
+    """Open the first endpoint that works.
+
+    Otherwise raises the OSError of the first endpoint that exists but failed (a stale
+    socket: connection refused), else the last one's, with the endpoint's path as filename.
+    """
+    failures: list[tuple[Endpoint, OSError]] = []
     for endpoint in endpoints:
         try:
             return endpoint.open(timeout)
         except OSError as exc:
-            failure = exc
-    assert failure is not None
+            failures.append((endpoint, exc))
+    assert failures
+    endpoint, failure = next(((e, f) for e, f in failures if f.errno != errno.ENOENT),
+                             failures[-1])
+    if failure.filename is None and failure.errno is not None:
+        raise OSError(failure.errno, failure.strerror, endpoint.path) from failure
     raise failure
 
 

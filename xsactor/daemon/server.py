@@ -130,12 +130,16 @@ class Daemon:
         self._stopped.wait()
 
     def stop(self) -> None:
-        """Close every socket and listener (idempotent)."""
+        """Close every socket and listener (idempotent).
+
+        The socket files stay (refusing connections, as a stopped xenstored's do), so clients
+        tell a daemon restart from a destroyed domain, whose socket is removed.
+        """
         if not self._started:
             return
         self._started = False
         for domid in list(self._listeners):
-            self._unserve(domid)
+            self._unserve(domid, unlink=False)
         for group in list(self.sockets.values()):
             for sc in list(group):
                 sc.close()
@@ -194,10 +198,10 @@ class Daemon:
         self._listeners[domid] = Listener(self, domid, path)
         self.log.info("listening", domid=domid, path=path)
 
-    def _unserve(self, domid: int) -> None:
+    def _unserve(self, domid: int, unlink: bool = True) -> None:
         listener = self._listeners.pop(domid, None)
         if listener is not None:
-            listener.close()
+            listener.close(unlink=unlink)
 
     def connected(self, sock: socket.socket, domid: int) -> None:
         """A new connection on ``domid``'s socket (admitted by its listener)."""

@@ -56,15 +56,32 @@ _unpack = HEADER.unpack_from
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
+def _serving(path: str) -> bool:
+    """Whether something accepts connections on the unix socket ``path`` (not stale)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        probe.connect(path)
+    except BlockingIOError:  # listening, its backlog full
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 def listen_unix(path: str, backlog: int) -> socket.socket:
     """A non-blocking listening unix socket at ``path`` (parent directories made, a stale
-    socket removed)."""
+    socket removed; EADDRINUSE when a live daemon serves it)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         mode = os.lstat(path).st_mode
         if not stat.S_ISSOCK(mode):
             raise FileExistsError(f"{path} exists and is not a socket")
+        if _serving(path):
+            raise OSError(errno.EADDRINUSE, "a live xenstored is serving this socket", path)
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -186,7 +203,8 @@ class Listener:
         if self.sock.fileno() >= 0:
             self.watcher.start(self._on_accept)
 
-    def close(self) -> None:
+    def close(self, unlink: bool = True) -> None:
+        """Stop accepting; ``unlink``: remove the socket file too (a destroyed domain's)."""
         self.watcher.stop()
         self.watcher.close()
         if self.timer is not None:
@@ -195,8 +213,9 @@ class Listener:
         if self.sock.fileno() >= 0:
             self.daemon.descriptors.used -= 1
         self.sock.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        if unlink:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 class SocketConnection:
