@@ -13,6 +13,7 @@ from xsactor.daemon.core import XenStore
 from xsactor.daemon.domains import Domain
 from xsactor.daemon.server import Daemon
 from xsactor.daemon.sockets import SocketConnection
+from xsactor.daemon.store import Node, Store
 from xsactor.daemon.toolstack import GuestSpec, replaced_paths
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.testing.util import wait_for
@@ -175,3 +176,44 @@ def test_a_destroyed_domain_leaves_no_server_state(inproc: Daemon) -> None:
         cycle(range(10, 20))
         wait_for(lambda: server_state() == before, 5, "the server state to drop back",
                  sleep=gevent.sleep)
+
+
+def test_the_tree_links_nodes_stored_child_first() -> None:
+    """A commit or a creation stores a node before its parent lists it: it waits, reachable,
+    and is linked when the parent is stored."""
+    store = Store()
+    tree = store.nodes
+    leaf, middle = Node(b"leaf"), Node(b"")
+    middle.add_child("c")
+    tree["/a/b/c"] = leaf
+    assert tree.get("/a/b/c") is leaf and "/a/b/c" in tree.orphans
+    tree["/a/b"] = middle
+    assert tree.get("/a/b") is middle and tree.orphans == {"/a/b": middle}
+    top = Node(b"")
+    top.add_child("b")
+    tree["/a"] = top  # / does not list a yet: waits too
+    tree["/"].add_child("a")
+    tree["/"] = tree["/"]
+    assert tree.orphans == {}
+    assert [path for path in tree if path.startswith("/a")] == ["/a", "/a/b", "/a/b/c"]
+    assert [p for p in store.problems() if "accounted" not in p] == []  # stored unaccounted
+
+
+def test_a_replaced_node_keeps_the_current_children() -> None:
+    store = Store()
+    tree = store.nodes
+    tree["/"].add_child("a")
+    a = Node()
+    tree["/a"] = a
+    a.add_child("x")
+    x = Node(b"1")
+    tree["/a/x"] = x
+    stale = a.copy()  # a transaction's copy of /a ...
+    x2 = Node(b"2")
+    tree["/a/x"] = x2  # ... while /a/x is replaced (another commit)
+    stale.add_child("y")
+    tree["/a"] = stale  # the copy is committed
+    assert tree.get("/a/x") is x2
+    assert list(stale.children) == ["x", "y"] and tree.get("/a/y") is None
+    assert tree.pop("/a") is stale
+    assert tree.get("/a/x") is None and tree.get("/a") is None
