@@ -217,3 +217,19 @@ def test_a_replaced_node_keeps_the_current_children() -> None:
     assert list(stale.children) == ["x", "y"] and tree.get("/a/y") is None
     assert tree.pop("/a") is stale
     assert tree.get("/a/x") is None and tree.get("/a") is None
+
+
+def test_remembered_lookups_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xsactor.daemon import store as store_module
+
+    monkeypatch.setattr(store_module, "LOOKUPS_BUDGET", 2000)
+    engine = Engine()
+    dom0 = engine.dom0()
+    tree = engine.xs.store.nodes
+    for number in range(100):
+        path = f"/long/{'x' * 200}/{number}"
+        dom0.ok_write(path, "v")
+        assert dom0.read(path) == b"v"
+        assert tree.lookup_bytes <= 2000
+        assert sum(len(p) + store_module.LOOKUP_COST for p in tree.lookups) == tree.lookup_bytes
+    assert tree.lookups

@@ -28,8 +28,10 @@ def record_size(nperms: int, datalen: int, childlen: int) -> int:
 
 
 ROOT_ACL: ACL = (Perm(Access.NONE, 0),)
-LOOKUPS_MAX = 4096
-"""How many path lookups a :class:`Tree` remembers (then it starts afresh)."""
+LOOKUPS_BUDGET = 1 << 20
+"""Bytes of path lookups a :class:`Tree` remembers (then it starts afresh)."""
+LOOKUP_COST = 120
+"""What one remembered lookup costs beyond its path's characters (dict slot, str header)."""
 SHARED_ACLS_MAX = 4096
 """How many distinct ACLs :meth:`Store.share` remembers (then it starts afresh)."""
 
@@ -154,17 +156,18 @@ class Tree:
     applies nodes child first) it waits, reachable by its path, until its parent is stored.
     Storing a node in place of another takes over the other's links to its children.
 
-    Lookups of stored nodes are remembered (at most :data:`LOOKUPS_MAX` paths), and forgotten
+    Lookups of stored nodes are remembered (within :data:`LOOKUPS_BUDGET` bytes), and forgotten
     whenever a node is removed or replaced by another object (the global tree changes nodes
     in place: writes keep them).
     """
 
-    __slots__ = ("lookups", "orphans", "root")
+    __slots__ = ("lookup_bytes", "lookups", "orphans", "root")
 
     def __init__(self, root: Node) -> None:
         self.root = root
         self.orphans: dict[str, Node] = {}
         self.lookups: dict[str, Node] = {}
+        self.lookup_bytes = 0
 
     def get(self, path: str, default: Node | None = None) -> Node | None:
         node = self.lookups.get(path)
@@ -178,10 +181,11 @@ class Tree:
                 if node is None:
                     orphans = self.orphans
                     return orphans.get(path, default) if orphans else default
-            lookups = self.lookups
-            if len(lookups) >= LOOKUPS_MAX:
-                lookups.clear()
-            lookups[path] = node
+            self.lookup_bytes += len(path) + LOOKUP_COST
+            if self.lookup_bytes > LOOKUPS_BUDGET:
+                self.forget_lookups()
+                self.lookup_bytes = len(path) + LOOKUP_COST
+            self.lookups[path] = node
         return node
 
     def __getitem__(self, path: str) -> Node:
@@ -218,11 +222,15 @@ class Tree:
                 self.orphans[path] = node
         if node is not old:
             if old is not None:
-                self.lookups.clear()
+                self.forget_lookups()
             if node.kids is not None:
                 self._relink(node, old)
         if self.orphans:
             self._adopt(path, node)
+
+    def forget_lookups(self) -> None:
+        self.lookups.clear()
+        self.lookup_bytes = 0
 
     def _relink(self, node: Node, old: Node | None) -> None:
         """``node`` replaces ``old``: its children are those stored now."""
@@ -255,7 +263,7 @@ class Tree:
                     kids.names[path[cut + 1:]] = None
         if node is None:
             return default
-        self.lookups.clear()
+        self.forget_lookups()
         return node
 
     def items(self) -> Iterator[tuple[str, Node]]:
