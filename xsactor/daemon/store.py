@@ -280,7 +280,13 @@ class Tree:
                              if child is not None)
 
     def values(self) -> Iterator[Node]:
-        return (node for _, node in self.items())
+        """Every stored node (no paths made)."""
+        stack = [self.root, *self.orphans.values()]
+        while stack:
+            node = stack.pop()
+            yield node
+            if node.kids is not None:
+                stack.extend(child for child in node.kids.names.values() if child is not None)
 
     def __iter__(self) -> Iterator[str]:
         return (path for path, _ in self.items())
