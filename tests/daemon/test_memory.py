@@ -39,6 +39,7 @@ def bookkeeping(xs: XenStore) -> dict[str, object]:
         "dirty": len(xs.hub.dirty),
         "path cache homes": sorted(xs.path_cache.homes),
         "special ACLs": dict(xs.special),
+        "shared ACLs": sorted(" ".join(map(str, acl)) for acl in xs.store._acls),
         "Connection objects": sum(isinstance(o, Connection) for o in gc.get_objects()),
         "Domain objects": sum(isinstance(o, Domain) for o in gc.get_objects()),
     }

@@ -319,6 +319,12 @@ class Store:
             shared = self._acls[acl] = acl
         return shared
 
+    def forget_acls(self, domid: int) -> None:
+        """Stop sharing the ACLs that name ``domid`` (its domain is gone)."""
+        for acl in [acl for acl in self._acls
+                    if any(p.domid & 0xFFFFFFFF == domid for p in acl)]:
+            del self._acls[acl]
+
     def bump(self) -> int:
         """The next generation (4.17 takes one on every node write or delete, and on every
         TRANSACTION_START)."""
