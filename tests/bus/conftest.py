@@ -1,8 +1,9 @@
 """Fixtures of the bus tests: daemons in-process on the test's gevent hub.
 
-- ``server``: each test runs against the embedded daemon (``xsactor.daemon.server.Daemon``)
-  and against the small fake in ``fakexs.py``;
-- ``fake``: the fake only, for tests that need its hooks (gate, received packets, injection);
+- ``server``: each test runs against the embedded daemon (``xsactor.daemon.server.Daemon``),
+  directly and through the fault-injecting proxy of ``faultproxy.py`` (injecting nothing);
+- ``proxy``: the proxy in front of the embedded daemon, for tests that need its hooks (gate,
+  received packets, injection, dropped connections);
 - ``embedded``: the embedded daemon only (domain lifecycle: ``set_domain_state``);
 - ``client`` / ``guest_client``: :class:`xsactor.Client` connections (fast reconnect backoff).
 
@@ -24,7 +25,7 @@ from xsactor.daemon.config import DaemonConfig
 from xsactor.daemon.server import Daemon
 from xsactor.testing.util import scratch_dir, wait_for
 
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 GUEST = 5
 
@@ -34,19 +35,19 @@ def until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condi
     return wait_for(condition, timeout, what, error=AssertionError, sleep=gevent.sleep)
 
 
-def stall_reads(fake: FakeXenStored, client: Client, count: int,
+def stall_reads(proxy: FaultProxy, client: Client, count: int,
                 path: str = "/local/domain/0/name") -> list[gevent.Greenlet]:
-    """Close the fake's gate and start ``count`` greenlets reading ``path``; return them once
-    the fake has received every request (none is answered until ``fake.gate.set()``)."""
-    base = len(fake.all_received)
-    fake.gate.clear()
+    """Close the proxy's gate and start ``count`` greenlets reading ``path``; return them once
+    the proxy has received every request (no reply gets through until ``proxy.gate.set()``)."""
+    base = len(proxy.all_received)
+    proxy.gate.clear()
     readers = [gevent.spawn(client.read, path) for _ in range(count)]
-    assert fake.wait_received(base + count)
+    assert proxy.wait_received(base + count)
     return readers
 
 
 def _embedded(rundir: str) -> Daemon:
-    """The embedded daemon in-process; it has the fake's driver interface (``socket_path``,
+    """The embedded daemon in-process; it has the proxy's driver interface (``socket_path``,
     ``start``, ``stop``, ``add_guest``)."""
     return Daemon(DaemonConfig(socket_path=os.path.join(rundir, "socket"),
                                guest_dir=os.path.join(rundir, "guests"))).start()
@@ -59,10 +60,12 @@ def rundir() -> Iterator[str]:
 
 
 @pytest.fixture
-def fake(rundir: str) -> Iterator[FakeXenStored]:
-    server = FakeXenStored(rundir).start()
-    yield server
-    server.stop()
+def proxy(rundir: str) -> Iterator[FaultProxy]:
+    daemon = _embedded(rundir)
+    proxied = FaultProxy(daemon, rundir).start()
+    yield proxied
+    proxied.stop()
+    daemon.stop()
 
 
 @pytest.fixture
@@ -72,11 +75,13 @@ def embedded(rundir: str) -> Iterator[Daemon]:
     srv.stop()
 
 
-@pytest.fixture(params=["embedded", "fake"])
+@pytest.fixture(params=["embedded", "proxied"])
 def server(request: pytest.FixtureRequest, rundir: str) -> Iterator[Any]:
-    srv = _embedded(rundir) if request.param == "embedded" else FakeXenStored(rundir).start()
+    daemon = _embedded(rundir)
+    srv = daemon if request.param == "embedded" else FaultProxy(daemon, rundir).start()
     yield srv
     srv.stop()
+    daemon.stop()
 
 
 def make_client(path: str, **options: Any) -> Client:

@@ -20,7 +20,7 @@ from xsactor import (
 from xsactor.protocol.perms import Access
 
 from .conftest import GUEST
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 
 def test_read_write_values(client: Client) -> None:
@@ -121,29 +121,29 @@ INVALID_PATHS = ["/api/bad path", "/api/trailing/", "/api//double", "/api/dot.te
 
 
 @pytest.fixture
-def counted(fake: FakeXenStored, clients: Any) -> tuple[FakeXenStored, Client]:
-    client = clients(fake.socket_path)
+def counted(proxy: FaultProxy, clients: Any) -> tuple[FaultProxy, Client]:
+    client = clients(proxy.socket_path)
     client.read("/local/domain/0/name")  # settle
-    return fake, client
+    return proxy, client
 
 
 @pytest.mark.parametrize("path", INVALID_PATHS)
-def test_invalid_paths_are_refused_before_sending(counted: tuple[FakeXenStored, Client],
+def test_invalid_paths_are_refused_before_sending(counted: tuple[FaultProxy, Client],
                                                   path: str) -> None:
-    fake, client = counted
-    before = len(fake.all_received)
+    proxy, client = counted
+    before = len(proxy.all_received)
     for call in (lambda: client.read(path), lambda: client.write(path, "v"),
                  lambda: client.list(path), lambda: client.delete(path),
                  lambda: client.mkdir(path), lambda: client.get_perms(path),
                  lambda: client.set_perms(path, ["n0"])):
         with pytest.raises(EINVAL):
             call()
-    assert len(fake.all_received) == before
+    assert len(proxy.all_received) == before
 
 
-def test_refused_before_sending(counted: tuple[FakeXenStored, Client]) -> None:
-    fake, client = counted
-    before = len(fake.all_received)
+def test_refused_before_sending(counted: tuple[FaultProxy, Client]) -> None:
+    proxy, client = counted
+    before = len(proxy.all_received)
     path = "/api/big"
     with pytest.raises(E2BIG):  # path + NUL + value > 4096
         client.write(path, b"v" * (4096 - len(path)))
@@ -160,18 +160,18 @@ def test_refused_before_sending(counted: tuple[FakeXenStored, Client]) -> None:
         client.watch("/api/w", "t" * 4096)
     with pytest.raises(ENOENT):
         client.unwatch("/api/w", "never-registered")
-    assert len(fake.all_received) == before
+    assert len(proxy.all_received) == before
     client.write(path, b"v" * (4096 - len(path) - 1))  # exactly 4096: sent and accepted
     assert len(client.read(path)) == 4096 - len(path) - 1
 
 
-def test_duplicate_watch_refused_before_sending(counted: tuple[FakeXenStored, Client]) -> None:
-    fake, client = counted
+def test_duplicate_watch_refused_before_sending(counted: tuple[FaultProxy, Client]) -> None:
+    proxy, client = counted
     client.watch("/api/w", "tok")
-    before = len(fake.all_received)
+    before = len(proxy.all_received)
     with pytest.raises(EEXIST):
         client.watch("/api/w", "tok")
-    assert len(fake.all_received) == before
+    assert len(proxy.all_received) == before
 
 
 def test_special_paths(client: Client) -> None:

@@ -12,7 +12,7 @@ from xsactor import Client, RequestTimeout
 from xsactor.protocol import Op
 
 from .conftest import stall_reads
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 
 def test_200_greenlets_interleaving_never_cross_replies(client: Client) -> None:
@@ -41,22 +41,22 @@ def test_200_greenlets_interleaving_never_cross_replies(client: Client) -> None:
     assert [g.value for g in greenlets] == [15] * 200
 
 
-def test_pipelining_many_requests_in_flight(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_pipelining_many_requests_in_flight(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
     client.write("/pipe/k", "v")
-    readers = stall_reads(fake, client, 100, "/pipe/k")  # the daemon reads, answers none
+    readers = stall_reads(proxy, client, 100, "/pipe/k")  # the daemon reads, answers none
     # All 100 reached the daemon while none had been answered: they were in flight at once.
     assert not any(g.ready() for g in readers)
     assert len(client.conn._pending) == 100
-    req_ids = {p.req_id for p in fake.all_received[-100:]}
+    req_ids = {p.req_id for p in proxy.all_received[-100:]}
     assert len(req_ids) == 100  # unique req_ids
-    fake.gate.set()
+    proxy.gate.set()
     gevent.joinall(readers, timeout=10, raise_error=True)
     assert {g.value for g in readers} == {b"v"}
 
 
-def test_writes_are_batched(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_writes_are_batched(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
     writes = []
     transport = client.conn.transport
     original = transport.try_send
@@ -71,40 +71,40 @@ def test_writes_are_batched(fake: FakeXenStored, clients: Any) -> None:
     assert len(writes) < 10  # 50 requests went out in a handful of writes
 
 
-def test_per_request_timeout(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
-    fake.gate.clear()
+def test_per_request_timeout(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
+    proxy.gate.clear()
     with pytest.raises(RequestTimeout):
         client.read("/local/domain/0/name", timeout=0.05)
     assert client.conn._pending == {}  # forgotten
-    fake.gate.set()
+    proxy.gate.set()
     # The late reply is dropped (unknown req_id) and the bus carries on.
     assert client.read("/local/domain/0/name") == b"Domain-0"
 
 
-def test_default_timeout(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path, default_timeout=0.05)
-    fake.gate.clear()
+def test_default_timeout(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path, default_timeout=0.05)
+    proxy.gate.clear()
     with pytest.raises(TimeoutError):
         client.list("/")
-    fake.gate.set()
+    proxy.gate.set()
     assert "local" in client.list("/", timeout=None)
 
 
-def test_outer_gevent_timeout_is_not_swallowed(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
-    fake.gate.clear()
+def test_outer_gevent_timeout_is_not_swallowed(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
+    proxy.gate.clear()
     with pytest.raises(gevent.Timeout), gevent.Timeout(0.05):
         client.read("/local/domain/0/name", timeout=10)
     assert client.conn._pending == {}
-    fake.gate.set()
+    proxy.gate.set()
 
 
-def test_killed_waiter_forgets_its_request(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
-    [g] = stall_reads(fake, client, 1)
+def test_killed_waiter_forgets_its_request(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
+    [g] = stall_reads(proxy, client, 1)
     g.kill()
     assert client.conn._pending == {}
-    fake.gate.set()
+    proxy.gate.set()
     assert client.read("/local/domain/0/name") == b"Domain-0"
-    assert Op.READ in {p.op for p in fake.all_received}
+    assert Op.READ in {p.op for p in proxy.all_received}

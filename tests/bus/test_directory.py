@@ -7,7 +7,7 @@ from typing import Any
 from xsactor import Client
 from xsactor.protocol import Op, Packet
 
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 NAMES = [f"child-with-a-long-name-{i:04d}" for i in range(300)]  # ~8.4 KB of names
 
@@ -28,28 +28,29 @@ def test_directory_larger_than_a_reply(client: Client) -> None:
     client.rollback(tid)
 
 
-def test_directory_part_is_used_and_chunks_are_whole(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_directory_part_is_used_and_chunks_are_whole(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
     fill(client, "/big")
-    before = len(fake.all_received)
+    before = len(proxy.all_received)
     assert client.list("/big") == NAMES  # in the daemon's order
-    ops = [p.op for p in fake.all_received[before:]]
+    ops = [p.op for p in proxy.all_received[before:]]
     assert ops[0] == Op.DIRECTORY
     assert ops[1:] == [Op.DIRECTORY_PART] * (len(ops) - 1) and len(ops) >= 3
 
 
-def test_directory_part_restarts_when_the_generation_changes(fake: FakeXenStored,
+def test_directory_part_restarts_when_the_generation_changes(proxy: FaultProxy,
                                                              clients: Any) -> None:
-    client = clients(fake.socket_path)
+    client = clients(proxy.socket_path)
+    other = clients(proxy.daemon.socket_path)  # straight to the daemon
     fill(client, "/big")
     offsets: list[bytes] = []
 
-    def meddle(_conn: Any, packet: Packet) -> None:
+    def meddle(_link: Any, packet: Packet) -> None:
         if packet.op == Op.DIRECTORY_PART:
             offsets.append(packet.args[1])
             if len(offsets) == 2:  # between the first and second chunk: add a child
-                fake.store.create("/big/added-while-listing", b"", None)
+                other.write("/big/added-while-listing", "")
 
-    fake.on_request = meddle
+    proxy.on_request = meddle
     assert sorted(client.list("/big")) == sorted([*NAMES, "added-while-listing"])
     assert offsets[0] == b"0" and offsets.count(b"0") == 2  # started again from offset 0

@@ -15,7 +15,7 @@ from xsactor import EAGAIN, BusClosed, Client, ConnectionLost, State, mailbox_of
 from xsactor.actors import Mailbox, ReceiveTimeout
 
 from .conftest import stall_reads, until
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 
 def restart(server: Any, client: Client) -> None:
@@ -83,40 +83,40 @@ def test_restart_under_load(server: Any, clients: Any) -> None:
     assert client.read("/rc/0") is not None
 
 
-def test_pending_requests_fail_at_once(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path, default_timeout=None)
-    waiting = stall_reads(fake, client, 20)
-    fake.drop_connections()
+def test_pending_requests_fail_at_once(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path, default_timeout=None)
+    waiting = stall_reads(proxy, client, 20)
+    proxy.drop_connections()
     gevent.joinall(waiting, timeout=5)
     assert all(g.ready() for g in waiting)
     assert all(isinstance(g.exception, ConnectionLost) for g in waiting)
-    fake.gate.set()
+    proxy.gate.set()
     assert client.wait_connected(5)
     assert client.read("/local/domain/0/name") == b"Domain-0"
 
 
-def test_requests_fail_fast_while_disconnected(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
-    fake.stop()
+def test_requests_fail_fast_while_disconnected(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
+    proxy.stop()
     assert client.conn.wait_state(State.RECONNECTING, timeout=5)
     with pytest.raises(ConnectionLost):
         client.read("/local/domain/0/name")
     with pytest.raises(ConnectionLost):
         client.watch("/x")
     assert client.conn.watches() == []
-    fake.start()
+    proxy.start()
     assert client.wait_connected(5)
     assert client.read("/local/domain/0/name") == b"Domain-0"
 
 
-def test_watches_are_re_registered(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_watches_are_re_registered(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
     tokens = [client.watch(f"/rw/{i}") for i in range(5)]
     for token in tokens:
         client.next_event(token, timeout=5)
-    restart(fake, client)
-    until(lambda: fake.watch_count() == 5, what="the watches to be back")
-    assert sorted(fake.watch_tokens()) == sorted(t.encode() for t in tokens)
+    restart(proxy, client)
+    until(lambda: proxy.watch_count() == 5, what="the watches to be back")
+    assert sorted(proxy.watch_tokens()) == sorted(t.encode() for t in tokens)
     for i, token in enumerate(tokens):
         assert client.next_event(token, timeout=5) == (f"/rw/{i}", token)
 
@@ -152,44 +152,43 @@ def test_transact_succeeds_across_a_restart(server: Any, clients: Any) -> None:
     assert client.read("/rc/t") == b"1"
 
 
-def test_close_fails_pending_and_later_calls(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
-    [waiting] = stall_reads(fake, client, 1)
+def test_close_fails_pending_and_later_calls(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
+    [waiting] = stall_reads(proxy, client, 1)
     client.close()
     with pytest.raises(BusClosed):
         waiting.get(timeout=5)
     assert client.state is State.CLOSED
     with pytest.raises(BusClosed):
         client.read("/local/domain/0/name")
-    fake.gate.set()
+    proxy.gate.set()
 
 
-def test_no_reconnect_when_disabled(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path, reconnect=False)
-    client.domid()  # the fake has accepted the connection
-    fake.drop_connections()
+def test_no_reconnect_when_disabled(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path, reconnect=False)
+    client.domid()  # the proxy has accepted the connection
+    proxy.drop_connections()
     assert client.conn.wait_state(State.CLOSED, timeout=5)
     with pytest.raises(ConnectionLost):
         client.read("/local/domain/0/name")
 
 
-def test_state_listener_callback(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_state_listener_callback(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
     seen: list[State] = []
     client.conn.subscribe_state(lambda conn, state: seen.append(state))
-    restart(fake, client)
+    restart(proxy, client)
     assert seen == [State.RECONNECTING, State.CONNECTED]
     client.close()
     assert seen[-1] is State.CLOSED
 
 
-def test_broken_framing_from_the_daemon_reconnects(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_broken_framing_from_the_daemon_reconnects(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
     token = client.watch("/rc/frame")
     client.next_event(token, timeout=5)
     generation = client.conn.generation
-    for conn in list(fake.connections):
-        conn.out.put(b"\x02\0\0\0\x01\0\0\0\0\0\0\0\x88\x13\0\0")  # a READ reply of 5000 bytes
+    proxy.inject_raw(b"\x02\0\0\0\x01\0\0\0\0\0\0\0\x88\x13\0\0")  # a READ reply of 5000 bytes
     until(lambda: client.conn.generation == generation + 1 and client.state is State.CONNECTED,
           what="the reconnect")
     assert client.read("/local/domain/0/name") == b"Domain-0"

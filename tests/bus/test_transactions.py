@@ -9,7 +9,7 @@ import pytest
 from xsactor import EAGAIN, Client, TransactionId
 from xsactor.protocol import Op
 
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 
 def test_isolation_commit_rollback(client: Client, clients: Any, server: Any) -> None:
@@ -94,8 +94,8 @@ def test_transact_gives_up_after_bounded_retries(client: Client, clients: Any,
     assert len(calls) == 4
 
 
-def test_transact_rolls_back_on_error(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_transact_rolls_back_on_error(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
 
     def fails(tid: int) -> None:
         client.write("/tx/never", "x", tid)
@@ -103,10 +103,10 @@ def test_transact_rolls_back_on_error(fake: FakeXenStored, clients: Any) -> None
 
     with pytest.raises(RuntimeError):
         client.transact(fails)
-    ends = [p for p in fake.all_received if p.op == Op.TRANSACTION_END]
+    ends = [p for p in proxy.all_received if p.op == Op.TRANSACTION_END]
     assert [p.payload for p in ends] == [b"F\0"]
     assert not client.exists("/tx/never")
-    assert all(not c.transactions for c in fake.connections)
+    assert proxy.open_transactions() == 0
 
 
 def test_many_concurrent_transactions(client: Client) -> None:

@@ -23,7 +23,7 @@ from xsactor.bus.transports import (
     open_transport,
 )
 
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 
 @pytest.fixture
@@ -33,9 +33,9 @@ def plain_file(rundir: str) -> str:
     return path
 
 
-def test_xenstored_path_socket(fake: FakeXenStored) -> None:
-    got = choose_endpoints({"XENSTORED_PATH": fake.socket_path}, device_paths=("/nope",))
-    assert got == [Endpoint(SOCKET, fake.socket_path), Endpoint(DEVICE, fake.socket_path)]
+def test_xenstored_path_socket(proxy: FaultProxy) -> None:
+    got = choose_endpoints({"XENSTORED_PATH": proxy.socket_path}, device_paths=("/nope",))
+    assert got == [Endpoint(SOCKET, proxy.socket_path), Endpoint(DEVICE, proxy.socket_path)]
 
 
 def test_xenstored_path_that_is_not_a_socket_is_the_device(plain_file: str) -> None:
@@ -43,7 +43,7 @@ def test_xenstored_path_that_is_not_a_socket_is_the_device(plain_file: str) -> N
     assert got == [Endpoint(DEVICE, plain_file)]
 
 
-def test_rundir_socket_then_first_existing_device(fake: FakeXenStored, rundir: str,
+def test_rundir_socket_then_first_existing_device(proxy: FaultProxy, rundir: str,
                                                   plain_file: str) -> None:
     env = {"XENSTORED_RUNDIR": rundir}
     got = choose_endpoints(env, device_paths=("/nonexistent/xenbus", plain_file))
@@ -79,8 +79,8 @@ def test_nothing_to_open_raises_the_last_error(rundir: str) -> None:
                                        device_paths=(os.path.join(rundir, "none"),)))
 
 
-def test_open_transport_by_path(fake: FakeXenStored, plain_file: str) -> None:
-    sock = open_transport(fake.socket_path)
+def test_open_transport_by_path(proxy: FaultProxy, plain_file: str) -> None:
+    sock = open_transport(proxy.socket_path)
     try:
         assert isinstance(sock, SocketTransport)
         assert sock.max_payload == 4096 and sock.batches
@@ -89,14 +89,14 @@ def test_open_transport_by_path(fake: FakeXenStored, plain_file: str) -> None:
     dev = open_transport(plain_file)
     assert isinstance(dev, DeviceTransport)
     dev.close()
-    forced = open_transport(fake.socket_path, kind=SOCKET)
+    forced = open_transport(proxy.socket_path, kind=SOCKET)
     assert isinstance(forced, SocketTransport)
     forced.close()
 
 
-def test_default_connection_follows_the_environment(fake: FakeXenStored,
+def test_default_connection_follows_the_environment(proxy: FaultProxy,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XENSTORED_PATH", fake.socket_path)
+    monkeypatch.setenv("XENSTORED_PATH", proxy.socket_path)
     assert xsactor.read("/local/domain/0/name") == b"Domain-0"
     assert xsactor.default_client().kind == "socket"
 

@@ -10,7 +10,7 @@ import pytest
 from xsactor import Client, WaitTimeout, mailbox_of
 
 from .conftest import until
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 
 def test_returns_at_once_when_already_true(client: Client) -> None:
@@ -38,8 +38,8 @@ def test_waits_for_a_later_write(client: Client) -> None:
     assert client.conn.watches() == []  # cleaned up
 
 
-def test_watches_exactly_what_each_run_read(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_watches_exactly_what_each_run_read(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
     client.write("/wf/which", "a")
 
     def condition() -> bytes | None:
@@ -50,7 +50,7 @@ def test_watches_exactly_what_each_run_read(fake: FakeXenStored, clients: Any) -
     def driver() -> None:
         # Let each step be seen: wait until the waiter watches the path it should.
         def watching(path: str) -> bool:
-            return path in {w[1] for conn in fake.connections for w in conn.watches}
+            return path in proxy.watched_paths()
         until(lambda: watching("/wf/a"), what="a watch on /wf/a")
         client.write("/wf/which", "b")
         until(lambda: watching("/wf/b") and not watching("/wf/a"), what="a watch on /wf/b")
@@ -58,16 +58,16 @@ def test_watches_exactly_what_each_run_read(fake: FakeXenStored, clients: Any) -
 
     gevent.spawn(driver)
     assert client.wait_for(condition, timeout=10) == b"done"
-    assert fake.watch_count() == 0
+    assert proxy.watch_count() == 0
 
 
-def test_timeout_cleans_up_and_keeps_other_messages(fake: FakeXenStored,
+def test_timeout_cleans_up_and_keeps_other_messages(proxy: FaultProxy,
                                                     clients: Any) -> None:
-    client = clients(fake.socket_path)
+    client = clients(proxy.socket_path)
     mailbox_of().put("mine")
     with pytest.raises(WaitTimeout):
         client.wait_for(lambda: client.read("/wf/never", default=None), timeout=0.05)
-    assert fake.watch_count() == 0
+    assert proxy.watch_count() == 0
     assert mailbox_of().receive(0) == "mine"
     assert len(mailbox_of()) == 0
 

@@ -12,7 +12,7 @@ from xsactor import EEXIST, Client, ReceiveTimeout, mailbox_of
 from xsactor.protocol import Op, Packet
 
 from .conftest import GUEST, until
-from .fakexs import FakeXenStored
+from .faultproxy import FaultProxy
 
 
 def is_event(message: Any) -> bool:
@@ -95,34 +95,34 @@ def test_same_token_two_paths_are_routed_by_path(client: Client) -> None:
     assert b_box == [("watch_event", "/w/s2", "shared"), ("watch_event", "/w/s2/k", "shared")]
 
 
-def test_dead_subscriber_watch_removed_on_the_daemon(fake: FakeXenStored,
+def test_dead_subscriber_watch_removed_on_the_daemon(proxy: FaultProxy,
                                                      clients: Any) -> None:
-    client = clients(fake.socket_path)
+    client = clients(proxy.socket_path)
     g = gevent.spawn(lambda: client.watch("/w/dead", "gone"))
     assert g.get(timeout=5) == "gone"
     # The greenlet finished: the bus UNWATCHes without waiting for an event.
-    until(lambda: fake.watch_count() == 0, what="the UNWATCH")
+    until(lambda: proxy.watch_count() == 0, what="the UNWATCH")
     assert client.conn.watches() == []
 
 
-def test_dead_raw_greenlet_watch_removed_on_next_event(fake: FakeXenStored,
+def test_dead_raw_greenlet_watch_removed_on_next_event(proxy: FaultProxy,
                                                        clients: Any) -> None:
-    client = clients(fake.socket_path)
+    client = clients(proxy.socket_path)
     raw = gevent.spawn_raw(lambda: client.watch("/w/raw", "rawtok"))
-    until(lambda: raw.dead and fake.watch_count() == 1, what="the raw greenlet's watch")
+    until(lambda: raw.dead and proxy.watch_count() == 1, what="the raw greenlet's watch")
     client.write("/w/raw", "x")  # the event finds no live subscriber
-    until(lambda: fake.watch_count() == 0, what="the UNWATCH")
+    until(lambda: proxy.watch_count() == 0, what="the UNWATCH")
     assert client.conn.watches() == []
 
 
-def test_bad_packets_never_kill_the_reader(fake: FakeXenStored, clients: Any) -> None:
-    client = clients(fake.socket_path)
+def test_bad_packets_never_kill_the_reader(proxy: FaultProxy, clients: Any) -> None:
+    client = clients(proxy.socket_path)
     token = client.watch("/w/bad")
     client.next_event(token, timeout=5)
-    fake.inject(Packet(Op.READ, 0xDEAD, 0, b"stray reply"))          # unknown req_id
-    fake.inject(Packet(Op.WATCH_EVENT, 0, 0, b"/w/bad\0unknown\0"))  # unknown token
-    fake.inject(Packet(Op.WATCH_EVENT, 0, 0, b"no-nul-at-all"))      # malformed
-    fake.inject(Packet(Op.WATCH_EVENT, 0, 0, b"/w/bad\0" + token.encode() + b"\0"))
+    proxy.inject(Packet(Op.READ, 0xDEAD, 0, b"stray reply"))          # unknown req_id
+    proxy.inject(Packet(Op.WATCH_EVENT, 0, 0, b"/w/bad\0unknown\0"))  # unknown token
+    proxy.inject(Packet(Op.WATCH_EVENT, 0, 0, b"no-nul-at-all"))      # malformed
+    proxy.inject(Packet(Op.WATCH_EVENT, 0, 0, b"/w/bad\0" + token.encode() + b"\0"))
     assert client.next_event(token, timeout=5) == ("/w/bad", token)
     assert client.read("/local/domain/0/name") == b"Domain-0"
     assert len(mailbox_of()) == 0

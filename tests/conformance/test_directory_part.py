@@ -7,7 +7,7 @@ import pytest
 from xsactor.protocol import Op, split_args
 
 from .conftest import Conn, Harness
-from .util import assert_error, assert_success, vm_path
+from .util import assert_error, assert_success
 
 
 def part(c: Conn, path: str, offset: int | str, tx_id: int = 0) -> tuple[bytes, bytes]:
@@ -166,6 +166,6 @@ def test_inside_a_transaction_sees_its_own_children(daemon: Harness) -> None:
 
 def test_guest_needs_read_permission(daemon: Harness) -> None:
     g = daemon.guest()
-    assert_error(g.request(Op.DIRECTORY_PART, vm_path(g.domid), 0), "EACCES")
+    assert_error(g.request(Op.DIRECTORY_PART, f"/libxl/{g.domid}", 0), "EACCES")
     _, rest = part(g, f"{g.home}/control", 0)
     assert b"shutdown\0" in rest

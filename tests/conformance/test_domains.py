@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xsactor.daemon.toolstack import GUEST_OWNED_NODES
+from xsactor.daemon.toolstack import GUEST_OWNED_NODES, GuestSpec
 from xsactor.protocol import Op
 
 from .conftest import Conn, Harness
@@ -292,6 +292,63 @@ def test_running_again_without_resume_does_not_rearm(daemon: Harness) -> None:
     no_events(c)
 
 
+def test_resume_of_a_still_shut_down_domain_fires_again_on_any_domain_exception(
+        fresh_daemon: Harness) -> None:
+    """Differential finding: on every domain-exception VIRQ 4.17 checks every domain again
+    (``domain_cleanup``), so a domain RESUMEd while the hypervisor still reports it shut down
+    fires ``@releaseDomain`` again when *another* domain changes state."""
+    g, c = shut_down(fresh_daemon)
+    other = fresh_daemon.add_guest()
+    assert_ok(c.request(Op.RESUME, g.domid))
+    no_events(c)
+    fresh_daemon.set_domain_state(other, "running")
+    assert c.next_event() == RELEASED
+    fresh_daemon.set_domain_state(other, "running")
+    no_events(c)
+
+
+@pytest.mark.parametrize("newer_dies", [True, False])
+def test_death_and_a_resumed_shut_down_domain_in_one_domain_exception(
+        fresh_daemon: Harness, newer_dies: bool) -> None:
+    """Differential finding: 4.17 checks domains newest first; destroying one fires
+    ``@releaseDomain`` and starts the check over, dropping a notification found before it.
+    A resumed domain that is still shut down therefore adds a second event only when it was
+    made before the one that dies."""
+    older, c = shut_down(fresh_daemon)
+    newer = fresh_daemon.guest()
+    if newer_dies:
+        resumed, dying = older, newer
+    else:
+        fresh_daemon.set_domain_state(newer.domid, "shutdown")
+        assert c.next_event() == RELEASED
+        resumed, dying = newer, older
+    assert_ok(c.request(Op.RESUME, resumed.domid))
+    no_events(c)
+    fresh_daemon.set_domain_state(dying.domid, "gone")
+    assert c.drain_events() == ([RELEASED, RELEASED] if newer_dies else [RELEASED])
+
+
+def test_an_acl_may_name_a_domain_the_daemon_knows_though_the_hypervisor_does_not(
+        fresh_daemon: Harness) -> None:
+    """Differential finding: 4.17 takes an ACL entry's domain as existing when it has a record
+    for it (``domain_alloc_permrefs``), and asks the hypervisor only otherwise. A domain
+    re-INTRODUCEd after it was gone (no VIRQ since) may own nodes; one merely gone may not
+    (ENOENT), and an entry naming it grants nothing, even to a new domain with its domid."""
+    c = fresh_daemon.dom0()
+    back, gone = fresh_daemon.add_guest(), fresh_daemon.add_guest()
+    for domid in (back, gone):
+        fresh_daemon.set_domain_state(domid, "gone")
+    c.introduce(back, 0, 1)
+    c.write("/acl", b"")
+    assert_ok(c.request(Op.SET_PERMS, "/acl", f"n{back}", "r0"))
+    assert c.get_perms("/acl") == [f"n{back}", "r0"]
+    assert_error(c.request(Op.SET_PERMS, "/acl", f"n{gone}"), "ENOENT")
+    assert_ok(c.request(Op.SET_PERMS, "/acl", "n0", f"r{gone}"))
+    assert c.get_perms("/acl") == ["n0", f"r{gone}"]
+    fresh_daemon.add_guest(fresh_daemon.spec(gone))
+    assert_error(fresh_daemon.connect(gone).request(Op.READ, "/acl"), "EACCES")
+
+
 @pytest.mark.parametrize("state", ["dying", "gone"])
 def test_domain_death_deletes_owned_nodes(daemon: Harness, state: str) -> None:
     g = daemon.guest()
@@ -339,7 +396,7 @@ def test_guest_home_values(daemon: Harness) -> None:
     assert g.read("vm") == vm_path(g.domid).encode()
     assert g.read("memory/target") == b"524288"
     assert g.read("memory/static-max") == b"524288"
-    assert g.read("memory/videoram") == b"-1"
+    assert g.read("memory/videoram") == b"0"
     assert g.read("cpu/0/availability") == b"online"
     assert g.read("store/port") == b"1"
     assert g.read("store/ring-ref") == b"0"
@@ -351,7 +408,7 @@ def test_guest_home_listing(daemon: Harness) -> None:
     g = daemon.guest()
     assert sorted(g.directory(g.home)) == sorted(
         [b"vm", b"name", b"cpu", b"memory", b"device", b"control", b"data", b"drivers",
-         b"feature", b"attr", b"error", b"domid", b"store"])
+         b"feature", b"attr", b"error", b"domid", b"store", b"console"])
     assert sorted(g.directory("control")) == sorted(
         [b"shutdown", b"feature-poweroff", b"feature-reboot", b"feature-suspend", b"sysrq",
          b"platform-feature-multiprocessor-suspend", b"platform-feature-xs_reset_watches"])
@@ -383,9 +440,10 @@ def test_guest_readonly_nodes(daemon: Harness, path: str) -> None:
     assert_error(wr(g, path, b"x"), "EACCES")
 
 
-def test_guest_cannot_read_vm_or_libxl(daemon: Harness) -> None:
+def test_guest_reads_its_vm_but_not_libxl(daemon: Harness) -> None:
     g = daemon.guest()
-    assert_error(g.request(Op.READ, f"{vm_path(g.domid)}/uuid"), "EACCES")
+    assert g.read(f"{vm_path(g.domid)}/uuid") == GuestSpec(g.domid).uuid.encode()
+    assert_error(wr(g, f"{vm_path(g.domid)}/uuid", b"x"), "EACCES")
     assert_error(g.request(Op.DIRECTORY, f"/libxl/{g.domid}"), "EACCES")
     assert_error(g.request(Op.DIRECTORY, "/local/domain"), "EACCES")
 
@@ -403,11 +461,11 @@ def test_dom0_sees_vm_and_libxl(daemon: Harness) -> None:
     vm = vm_path(g.domid)
     assert c.read(f"{vm}/uuid") == vm.split("/")[-1].encode()
     assert c.read(f"{vm}/name") == f"guest{g.domid}".encode()
-    assert c.get_perms(vm) == ["n0"]
-    assert c.directory(f"/libxl/{g.domid}") == [b"device"]
+    assert c.get_perms(vm) == ["n0", f"r{g.domid}"]
+    assert c.directory(f"/libxl/{g.domid}") == [b"device", b"type", b"dm-version"]
 
 
-def test_guest_owns_eleven_nodes(daemon: Harness) -> None:
+def test_guest_owns_twelve_nodes(daemon: Harness) -> None:
     g = daemon.guest()
     text = assert_success(daemon.dom0().request(Op.CONTROL, "quota", g.domid)).decode()
     assert quota_field(text, "nodes")[0] == str(GUEST_OWNED_NODES)

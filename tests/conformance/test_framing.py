@@ -8,8 +8,8 @@ from xsactor.protocol import HEADER_SIZE, Op, Packet
 from xsactor.protocol.errors import ConnectionLost
 from xsactor.protocol.ops import HEADER
 
-from .conftest import Harness
-from .util import OK, assert_error, assert_ok, watch, wr
+from .conftest import Conn, Harness
+from .util import OK, assert_error, assert_ok, quota_field, watch, wr
 
 
 def test_reply_echoes_req_id_and_type(daemon: Harness) -> None:
@@ -207,6 +207,44 @@ def test_guest_payload_over_4096_gets_no_reply(daemon: Harness) -> None:
     other = daemon.guest()
     assert other.read(f"{other.home}/domid") == str(other.domid).encode()
     assert daemon.dom0().read(f"{g.home}/domid") == str(g.domid).encode()
+
+
+def _refused(conn: Conn) -> bool:
+    """Whether the daemon closes ``conn`` without answering a request sent on it."""
+    try:
+        conn.send(Packet.write("data/after", b"x", req_id=7))
+    except OSError:
+        return True  # closed before the request could even be sent
+    return conn.is_closed(timeout=10) and not any(p.req_id == 7 for p in conn.log)
+
+
+def test_guest_protocol_error_ignores_the_domain_for_good(daemon: Harness) -> None:
+    """A guest is one ring. A frame announcing more than 4096 bytes makes 4.17 flag the ring
+    (error 3) and ignore the domain for good: its watches and transactions are dropped,
+    nothing it sends is answered again, not even after a re-INTRODUCE. The domain stays
+    introduced, its nodes stay, and RELEASE still ends it."""
+    g = daemon.guest()
+    c = daemon.dom0()
+    g.write("data/before", b"1")
+    g.watch("data", "w1")
+    g.watch("control", "w2")
+    g.start()
+    watch(c, "@releaseDomain", "rel")
+    g.send_raw(HEADER.pack(Op.WRITE, 0xBAD, 0, 4097) + b"x" * 64)
+    assert g.is_closed(timeout=10)
+    assert not any(p.req_id == 0xBAD for p in g.log)
+    assert _refused(daemon.connect(g.domid))
+    usage = c.control("quota", g.domid).decode()
+    assert quota_field(usage, "watches")[0] == "0"
+    assert quota_field(usage, "transactions")[0] == "0"
+    c.introduce(g.domid, 0, 1)
+    assert _refused(daemon.connect(g.domid))
+    assert c.call(Op.IS_DOMAIN_INTRODUCED, g.domid) == b"T\0"
+    assert c.read(f"{g.home}/data/before") == b"1"
+    assert_error(c.request(Op.READ, f"{g.home}/data/after"), "ENOENT")
+    c.release(g.domid)
+    assert c.next_event() == (b"@releaseDomain", b"rel")
+    assert_error(c.request(Op.READ, f"{g.home}/data/before"), "ENOENT")
 
 
 @pytest.mark.parametrize("op", [15, 16, 20, 23, 24, 100, 0xFFFF, 0xFFFFFFFF])

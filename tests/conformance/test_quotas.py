@@ -292,6 +292,23 @@ def test_transaction_nodes_quota_counts_missing_nodes(daemon: Harness) -> None:
     assert_error(g.request(Op.TRANSACTION_END, "T", tx_id=tx), "ENOMEM")
 
 
+def test_rm_whose_walk_meets_the_transaction_nodes_quota_answers_eio(
+        fresh_daemon: Harness) -> None:
+    """Differential finding: inside a transaction, RM reads the children it deletes; when one
+    of those reads hits the transaction-nodes quota, 4.17's delete_node gives up with EIO
+    (not the ENOSPC a lone read gets), and the transaction is failed."""
+    g = fresh_daemon.guest()
+    c = fresh_daemon.dom0()
+    for name in ("a", "b", "c", "d"):
+        g.write(f"data/t/{name}", b"")
+    c.control("quota", "set", "transaction-nodes", "4")
+    tx = g.start()
+    assert_error(g.request(Op.RM, f"{g.home}/data/t", tx_id=tx), "EIO")
+    assert_error(g.request(Op.READ, f"{g.home}/data/x", tx_id=tx), "ENOSPC")
+    assert_error(g.request(Op.TRANSACTION_END, "T", tx_id=tx), "ENOMEM")
+    assert g.directory("data/t") == [b"a", b"b", b"c", b"d"]
+
+
 # -- path length ----------------------------------------------------------------------------
 
 def test_absolute_path_of_2048_characters(daemon: Harness) -> None:

@@ -15,7 +15,6 @@ from .util import (
     assert_some_error,
     fail_normally,
     no_events,
-    vm_path,
     watch,
 )
 
@@ -35,7 +34,7 @@ def test_initial_event_for_missing_path(daemon: Harness) -> None:
 
 def test_initial_event_for_unreadable_path(daemon: Harness) -> None:
     g = daemon.guest()
-    path = vm_path(g.domid)
+    path = f"/libxl/{g.domid}"
     g.watch(path, "t")
     assert g.next_event() == ev(path, "t")
 
@@ -653,6 +652,32 @@ def test_transaction_rm_then_write_fires_once(daemon: Harness) -> None:
     c.write(daemon.p("m"), b"again", tx_id=tx)
     c.end(tx)
     assert w.drain_events() == [ev(daemon.p("m"), "t")]
+
+
+@pytest.mark.parametrize("creator", ["dom0", "guest"])
+def test_node_created_and_removed_in_one_transaction_fires_nothing(daemon: Harness,
+                                                                   creator: str) -> None:
+    """Differential finding: at commit 4.17 lets a watcher see a node's event only through
+    the node's ACL before the transaction, or the node (or its parent) as committed. A node
+    the transaction both created and removed has neither, so nobody is told, dom0's own
+    watchers included; its surviving sibling still fires."""
+    g = daemon.guest()
+    w, c = daemon.dom0(), daemon.dom0()
+    actor = c if creator == "dom0" else g
+    base = daemon.p() if creator == "dom0" else f"{g.home}/data"
+    c.write(base, b"")
+    if creator == "guest":
+        c.set_perms(base, [f"n{g.domid}"])
+    watch(w, base, "t")
+    watch(g, base, "g")
+    tx = actor.start()
+    actor.write(f"{base}/gone", b"1", tx_id=tx)
+    actor.write(f"{base}/kept", b"1", tx_id=tx)
+    actor.rm(f"{base}/gone", tx_id=tx)
+    actor.end(tx)
+    assert w.drain_events() == [ev(f"{base}/kept", "t")]
+    expected_for_guest = [ev(f"{base}/kept", "g")] if creator == "guest" else []
+    assert g.drain_events() == expected_for_guest
 
 
 def test_aborted_transaction_fires_nothing(daemon: Harness) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from xsactor.daemon.toolstack import GuestSpec
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import ERROR_NAMES
+from xsactor.protocol.packets import split_args
 from xsactor.testing.wire import WireClient
 
 OK = b"OK\0"
@@ -110,3 +111,24 @@ def path_of_length(prefix: str, total: int, component: int = 100) -> str:
         path += "/" + "x" * min(component, room)
     assert len(path) == total, (len(path), total)
     return path
+
+
+Node = tuple[str, bytes, tuple[str, ...]]
+
+
+def generation(conn: WireClient, path: str) -> int:
+    """A node's generation number (the first field of a DIRECTORY_PART reply)."""
+    return int(split_args(conn.call(Op.DIRECTORY_PART, path, 0))[0])
+
+
+def dump_tree(conn: WireClient, root: str = "/") -> list[Node]:
+    """Every node under ``root`` (pre-order, children in the daemon's order): its path, value
+    and ACL."""
+    nodes: list[Node] = []
+    pending = [root]
+    while pending:
+        path = pending.pop()
+        nodes.append((path, conn.read(path), tuple(conn.get_perms(path))))
+        base = path.rstrip("/")
+        pending += [f"{base}/{name.decode()}" for name in reversed(conn.directory(path))]
+    return nodes

@@ -22,7 +22,14 @@ import pytest
 from xsactor.daemon.core import XenStore
 from xsactor.daemon.quota import Quotas
 from xsactor.daemon.server import Daemon
-from xsactor.daemon.toolstack import GuestSpec, apply_entries, dom0_entries, guest_entries
+from xsactor.daemon.toolstack import (
+    GuestSpec,
+    apply_entries,
+    apply_steps,
+    device_steps,
+    dom0_entries,
+    guest_steps,
+)
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.protocol.errors import error_class
 from xsactor.protocol.packets import Arg, join_args, split_args
@@ -137,7 +144,7 @@ def check(reply: Packet) -> bytes:
 
 
 class Toolstack(Client):
-    """dom0 as xl uses it, for :func:`~xsactor.daemon.toolstack.apply_entries` (a
+    """dom0 as xl uses it, for :func:`~xsactor.daemon.toolstack.apply_steps` (a
     ``TreeWriter``): every request must succeed, a failed one raises."""
 
     def write(self, path: str, value: bytes | str = b"", tx_id: int = 0) -> Packet:
@@ -147,6 +154,11 @@ class Toolstack(Client):
 
     def set_perms(self, path: str, perms: Iterable[Perm | str], tx_id: int = 0) -> None:
         self.chmod(path, *(str(p) for p in perms), tx_id=tx_id)
+
+    def end(self, tx_id: int, commit: bool = True) -> Packet:
+        reply = super().end(tx_id, commit)
+        check(reply)
+        return reply
 
 
 class Engine:
@@ -161,8 +173,10 @@ class Engine:
         return Client(self.xs)
 
     def add_guest(self, domid: int) -> None:
-        apply_entries(self.toolstack, guest_entries(GuestSpec(domid)))
-        self.toolstack.call(Op.INTRODUCE, domid, 0, 1)
+        spec = GuestSpec(domid)
+        apply_steps(self.toolstack, guest_steps(spec))
+        self.toolstack.call(Op.INTRODUCE, domid, spec.store_gfn, spec.store_port)
+        apply_steps(self.toolstack, device_steps(spec))
 
     def guest(self, domid: int) -> Client:
         return Client(self.xs, domid)

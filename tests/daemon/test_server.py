@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from xsactor.daemon.toolstack import GuestSpec
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import EACCES, ENOENT
 from xsactor.testing.daemons import EmbeddedDaemonProcess
@@ -87,10 +88,23 @@ def test_guest_socket_speaks_for_the_guest(live: EmbeddedDaemonProcess) -> None:
             g.read("/local/domain/6/name")
         with pytest.raises(EACCES):
             g.control("check")
-    with live.guest(5) as g, live.guest(5) as bad:
+
+
+def test_guest_protocol_error_closes_every_connection_of_that_domain(
+        live: EmbeddedDaemonProcess) -> None:
+    """A guest is one ring: after a bad frame the domain is ignored for good (see
+    docs/daemon.md); other domains carry on."""
+    live.add_guest(GuestSpec(11))
+    with live.guest(11) as g, live.guest(11) as bad, live.guest(6) as other:
+        g.write("data/x", "1")
         bad.send_raw(HDR.pack(Op.READ, 1, 0, 5000))
         assert bad.is_closed()
-        assert g.read("data/x") == b"1"
+        assert g.is_closed()
+        assert other.read("name") == b"guest6"
+    with live.guest(11) as again:
+        assert again.is_closed()
+    with live.dom0() as dom0:
+        assert dom0.read("/local/domain/11/data/x") == b"1"
 
 
 def test_introduce_and_release_over_the_wire(live: EmbeddedDaemonProcess) -> None:
@@ -208,3 +222,6 @@ def test_in_process_daemon_api(inproc) -> None:
     reply = ask(inproc.socket_path, Packet.request(Op.IS_DOMAIN_INTRODUCED, 4))[0]
     assert reply.payload == b"F\0"
     assert inproc.xs.store.problems() == []
+    guest_path = inproc.add_guest(GuestSpec(4))  # a new domain with the domid of one gone
+    reply = ask(guest_path, Packet.request(Op.READ, "name", req_id=5))[0]
+    assert (reply.req_id, reply.payload) == (5, b"guest4")

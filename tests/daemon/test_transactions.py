@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from xsactor.daemon.toolstack import GUEST_OWNED_NODES
 from xsactor.protocol import Op
 
 from .conftest import Client, Engine
@@ -212,9 +213,9 @@ def test_node_quota_at_commit_only_for_guest_connections(engine: Engine) -> None
     """Verified on 4.17: dom0 may commit nodes that take a guest over its quota."""
     engine.add_guest(5)
     dom0 = engine.dom0()
-    dom0.call(Op.CONTROL, "quota", "set", "nodes", "12")
+    dom0.call(Op.CONTROL, "quota", "set", "nodes", str(GUEST_OWNED_NODES + 1))
     tx = dom0.start()
     for i in range(5):
         dom0.ok_write(f"/local/domain/5/data/d{i}", "", tx)
     assert dom0.end(tx).payload == b"OK\0"
-    assert engine.xs.store.owned_by(5) == 16
+    assert engine.xs.store.owned_by(5) == GUEST_OWNED_NODES + 5

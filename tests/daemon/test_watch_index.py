@@ -69,10 +69,10 @@ def naive_fire(conns: list[FakeConn], store: Store, path: str, exact: bool,
         for watch in conn.watches.values():
             if not _matches(watch.path, path, exact):
                 continue
-            if not (conn.privileged or _can_read(conn, old)
-                    or _can_read(conn, node and node.perms)
-                    or _can_read(conn, parent and parent.perms)):
-                continue
+            if not (_can_read(conn, old) or (node is not None and (
+                    conn.privileged or _can_read(conn, node.perms)
+                    or _can_read(conn, parent and parent.perms)))):
+                continue  # nobody, dom0 included, sees a node with no old ACL that is gone
             payload = watch.payload(path)
             if len(payload) <= PAYLOAD_MAX:
                 conn.event(payload)

@@ -7,6 +7,7 @@ in which case they fail.
 
 from __future__ import annotations
 
+import mmap
 import os
 import random
 import subprocess
@@ -27,6 +28,13 @@ from xsactor.testing.reference import (
     ReferenceInstall,
     ReferenceUnavailable,
     ensure_install,
+)
+from xsactor.testing.reference.bridge import (
+    PAGE_SIZE,
+    REQ_CONS,
+    REQ_OFFSET,
+    REQ_PROD,
+    RSP_PROD,
 )
 from xsactor.testing.toolstack import create_guest
 from xsactor.testing.util import accepts_connections
@@ -258,6 +266,29 @@ def test_oversized_frame_closes_the_guest_client(daemon: ReferenceDaemon,
     dom0.write("/after", b"still serving")
     assert dom0.read("/after") == b"still serving"
     assert daemon.alive()
+
+
+def test_ignored_ring_stays_ignored_after_a_reintroduce(daemon: ReferenceDaemon,
+                                                       dom0: WireClient) -> None:
+    """What the embedded daemon's broken-domain model rests on, seen on the ring itself, not
+    through the bridge: after a protocol error and a re-INTRODUCE (which zeroes the ring's
+    indices), 4.17 does not even read a request put on the ring."""
+    path = daemon.add_guest(GuestSpec(15))
+    with WireClient(path) as dom15:
+        dom15.send_raw(HEADER.pack(Op.WRITE, 99, 0, 4097))
+        assert dom15.is_closed(timeout=10)
+    dom0.introduce(15, 0, 1)
+    assert daemon.ring_error(15) == 3
+    request = Packet.request(Op.READ, "domid", req_id=5).encode()
+    with open(daemon.ring_path(15), "r+b") as fh, mmap.mmap(fh.fileno(), PAGE_SIZE) as ring:
+        words = memoryview(ring).cast("I")
+        assert (words[REQ_CONS], words[REQ_PROD], words[RSP_PROD]) == (0, 0, 0)
+        ring[REQ_OFFSET:REQ_OFFSET + len(request)] = request
+        words[REQ_PROD] = len(request)
+        for _ in range(3):  # each request makes 4.17 look at every ring again
+            dom0.write("/poke", b"x")
+        assert (words[REQ_CONS], words[RSP_PROD]) == (0, 0)
+        words.release()
 
 
 def test_stop_leaves_no_process_behind(install: ReferenceInstall, tmp_path: Path) -> None:

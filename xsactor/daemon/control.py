@@ -15,9 +15,11 @@ Extension of the embedded daemon (not in 4.17, not listed by ``help``):
 
 - ``hypervisor <domid> <running|shutdown|crashed|dying|gone>``: simulate the hypervisor
   changing a domain's state, as the C daemon sees it through ``xc_domain_getinfo`` and the
-  domain-exception VIRQ: ``shutdown``/``crashed`` fire ``@releaseDomain`` once (RESUME
-  re-arms it); ``dying``/``gone`` destroy the domain (its nodes are removed,
-  ``@releaseDomain`` fires).
+  domain-exception VIRQ (after which every domain is checked again): ``shutdown``/``crashed``
+  fire ``@releaseDomain`` once (RESUME re-arms it); ``dying``/``gone`` destroy the domain
+  (its nodes are removed, ``@releaseDomain`` fires).
+- ``hypervisor <domid> new``: the hypervisor created a domain with this domid (one that was
+  gone exists again); no VIRQ, as creating a domain raises none.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ..protocol.ops import Op
 from ..protocol.packets import split_args
 from .connection import Connection
 from .cparse import atoi, atou
-from .ops_domains import set_domain_state
+from .ops_domains import new_domain, set_domain_state
 from .state import OK, State
 from .transactions import Transaction
 
@@ -212,8 +214,11 @@ def do_help(xs: State, conn: Connection, args: list[bytes]) -> bytes:
 def do_hypervisor(xs: State, conn: Connection, args: list[bytes]) -> bytes:
     """Ours: ``hypervisor <domid> <state>`` (see the module docstring)."""
     if len(args) != 2:
-        raise EINVAL("hypervisor <domid> <running|shutdown|crashed|dying|gone>")
-    set_domain_state(xs, atou(args[0]), args[1].decode("latin-1"))
+        raise EINVAL("hypervisor <domid> <new|running|shutdown|crashed|dying|gone>")
+    if args[1] == b"new":
+        new_domain(xs, atou(args[0]))
+    else:
+        set_domain_state(xs, atou(args[0]), args[1].decode("latin-1"))
     return OK
 
 

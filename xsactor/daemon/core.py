@@ -91,3 +91,11 @@ class XenStore(State):
     def set_domain_state(self, domid: int, state: str) -> None:
         """Simulate the hypervisor (see :func:`.ops_domains.set_domain_state`)."""
         ops_domains.set_domain_state(self, domid, state)
+
+    def new_domain(self, domid: int) -> None:
+        """Simulate the hypervisor creating a domain (see :func:`.ops_domains.new_domain`)."""
+        ops_domains.new_domain(self, domid)
+
+    def ignore_domain(self, domid: int) -> None:
+        """The guest broke the protocol (see :func:`.ops_domains.ignore_domain`)."""
+        ops_domains.ignore_domain(self, domid)

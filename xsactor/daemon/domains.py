@@ -32,6 +32,9 @@ class Domain:
     # RELEASE only drops the most recent one, and death leaves the domain detached.
     held_by: list[int] = field(default_factory=list)
     detached: bool = False
+    # A protocol error on its "ring" (4.17 sets the ring's error and ignores the domain for
+    # good): no connection of it is served again, until the domain is gone.
+    broken: bool = False
     watch_count: int = 0
     transaction_count: int = 0
 

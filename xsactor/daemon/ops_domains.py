@@ -190,31 +190,77 @@ def _ignore_domid(xs: State, domid: int) -> None:
 
 
 def set_domain_state(xs: State, domid: int, state: str) -> None:
-    """The simulated hypervisor changed a domain's state (4.17's VIRQ_DOM_EXC handling):
-    shutdown/crashed fire @releaseDomain once (until RESUME); dying/gone destroy it."""
+    """The simulated hypervisor changed a domain's state and raised the domain-exception
+    VIRQ: see :func:`domain_exception`."""
     if state not in HYPERVISOR_STATES:
         raise EINVAL(f"unknown domain state {state!r}")
     if domid == 0:
         raise EINVAL("domain 0 cannot change state")
     xs.domains.states[domid] = state
-    domain = xs.domains.get(domid)
-    if domain is None:
+    domain_exception(xs)
+
+
+def ignore_domain(xs: State, domid: int) -> None:
+    """A guest broke the protocol (a frame announcing more than 4096 bytes): 4.17 sets its
+    ring's error field and ignores the domain for good (``ignore_connection``). Its
+    connections are dropped with their watches, transactions and queued output, and no new
+    one is accepted (:meth:`.state.State.connect`), not even after a re-INTRODUCE; the domain
+    stays introduced with its nodes until RELEASE or death ends it."""
+    domain = xs.domains.introduced(domid)
+    if domain is None or domid == 0:
         return
-    if not domain.introduced:
-        if state == "gone":
-            xs.domains.remove(domid)
-            _ignore_domid(xs, domid)
-        return
-    if state in ("dying", "gone"):
-        if domain.held_by:
-            # 4.17 keeps a referenced connection (and so the domain) alive, but cut off
-            # from the guest: no events, nothing deleted; RELEASE etc. answer EINVAL.
-            domain.detached = True
-            _close_connections(xs, domain)
-        elif not domain.detached:
-            destroy_domain(xs, domain)
-    elif state in ("shutdown", "crashed") and not domain.shutdown:
-        domain.shutdown = True
+    domain.broken = True
+    for member in xs.members(domain):
+        member.discard_output()
+        xs.disconnect(member)
+    log.warning("domain ignored after a protocol error", domid=domid)
+
+
+def new_domain(xs: State, domid: int) -> None:
+    """The simulated hypervisor created a domain ``domid`` (running; no VIRQ)."""
+    if domid == 0:
+        raise EINVAL("domain 0 always exists")
+    xs.domains.states.pop(domid, None)
+
+
+def domain_exception(xs: State) -> None:
+    """4.17's ``domain_cleanup`` on VIRQ_DOM_EXC: every domain is checked again, whichever
+    one changed. A record of a domain that is gone and was never introduced is dropped; an
+    introduced domain newly found shut down or crashed is marked (``@releaseDomain`` fires
+    once at the end; RESUME clears the mark, so a domain resumed while still shut down fires
+    again at the next VIRQ); a dying or gone one is destroyed (which fires the event itself
+    and starts the scan over, forgetting a pending notification), or detached while a
+    SET_TARGET reference holds its connection (no events, nothing deleted). Domains are
+    checked newest record first, as 4.17's list has them: that decides whether a pending
+    notification survives a destruction."""
+    notify = False
+    scan = True
+    while scan:
+        scan = False
+        for domain in reversed(list(xs.domains.table.values())):  # 4.17's list: newest first
+            domid = domain.domid
+            if domid == 0:
+                continue
+            state = xs.domains.states.get(domid, "running")
+            if not domain.introduced:
+                if state == "gone":
+                    xs.domains.remove(domid)
+                    _ignore_domid(xs, domid)
+                continue
+            if state in ("shutdown", "crashed") and not domain.shutdown:
+                domain.shutdown = True
+                notify = True
+            if state not in ("dying", "gone") or domain.detached:
+                continue
+            if domain.held_by:
+                domain.detached = True
+                _close_connections(xs, domain)
+            else:
+                destroy_domain(xs, domain)
+            notify = False
+            scan = True
+            break
+    if notify:
         xs.hub.fire_special(RELEASE_DOMAIN)
 
 

@@ -219,9 +219,12 @@ def remove(xs: State, view: View, root: str, root_node: Node) -> None:
         if index < len(names):
             stack[-1] = (path, node, names, index + 1)
             child_path = join(path, names[index])
-            child = view.read(child_path)
-            if child is None:
-                raise EIO("child missing", path=child_path)
+            try:
+                child = view.read(child_path)
+            except ENOSPC:  # the transaction-nodes quota (the transaction is failed)
+                child = None
+            if child is None:  # 4.17's delete_node gives up on any child it cannot read
+                raise EIO("cannot read a child", path=child_path)
             stack.append((child_path, child, list(child.children), 0))
             continue
         stack.pop()
@@ -249,11 +252,12 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     if not conn.privileged and len(entries) > xs.quotas.permissions:
         raise ENOSPC("too many permissions")
     perms = parse_acl(entries)
-    if not xs.domains.exists(perms[0].domid & 0xFFFFFFFF):
+    ignored = _unknown_domains(xs, perms)
+    if 0 in ignored:
         raise ENOENT("owner domain does not exist")
     if raw_path.startswith(b"@"):
         _set_special_perms(xs, conn, raw_path.decode("latin-1"), perms)
-        _touch_domains(xs, perms)
+        _touch_domains(xs, perms, ignored)
         conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
         return
     path = xs.path_arg(conn, raw_path + b"\0")
@@ -267,22 +271,34 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
                 >= xs.quotas.node_size):
             raise xs.too_big(view, path)
     # Domain records only once the request is sure to succeed: a refusal changes nothing.
-    _touch_domains(xs, perms)
+    _touch_domains(xs, perms, ignored)
     old = (node.perms, node.ignored)
     if owner != node.owner:
         view.account(node.owner, -1)
         view.account(owner, 1)
     node.perms = xs.store.share(perms)
-    node.ignored = None
+    node.ignored = ignored or None
     node.generation = xs.store.bump()
     view.store_node(path, node)
     view.fire(path, False, node, old)
     conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
 
 
-def _touch_domains(xs: State, perms: ACL) -> None:
-    for entry in perms:
-        xs.touch_domain(entry.domid)
+def _unknown_domains(xs: State, perms: ACL) -> frozenset[int]:
+    """4.17's domain_alloc_permrefs: an entry names a valid domain if the daemon has a record
+    for it, or else if the hypervisor knows it; the indexes of the others, which are kept but
+    grant nothing (an unknown owner is ENOENT)."""
+    domains = xs.domains
+    return frozenset(index for index, entry in enumerate(perms)
+                     if domains.get(entry.domid & 0xFFFFFFFF) is None
+                     and not domains.exists(entry.domid & 0xFFFFFFFF))
+
+
+def _touch_domains(xs: State, perms: ACL, unknown: frozenset[int]) -> None:
+    """Records for the valid domains the ACL names (4.17 makes them)."""
+    for index, entry in enumerate(perms):
+        if index not in unknown:
+            xs.touch_domain(entry.domid)
 
 
 def _set_special_perms(xs: State, conn: Connection, name: str, perms: ACL) -> None:

@@ -32,7 +32,14 @@ from ..protocol.perms import Perm, format_acl
 from .config import DaemonConfig
 from .core import XenStore
 from .sockets import Descriptors, Listener, SocketConnection, listen_unix
-from .toolstack import GuestSpec, apply_entries, dom0_entries, guest_entries
+from .toolstack import (
+    GuestSpec,
+    apply_entries,
+    apply_steps,
+    device_steps,
+    dom0_entries,
+    guest_steps,
+)
 
 __all__ = ["Daemon", "Toolstack", "listen_unix"]
 
@@ -57,14 +64,24 @@ class Toolstack:
             raise error_from_payload(reply.payload, path=packet.args[0].decode("latin-1"))
         return reply.payload
 
-    def mkdir(self, path: str) -> bytes:
-        return self.call(Packet.request(Op.MKDIR, path))
+    def mkdir(self, path: str, tx_id: int = 0) -> bytes:
+        return self.call(Packet.request(Op.MKDIR, path, tx_id=tx_id))
 
-    def write(self, path: str, value: bytes) -> bytes:
-        return self.call(Packet.write(path, value))
+    def write(self, path: str, value: bytes, tx_id: int = 0) -> bytes:
+        return self.call(Packet.write(path, value, tx_id=tx_id))
 
-    def set_perms(self, path: str, perms: Sequence[Perm]) -> bytes:
-        return self.call(Packet.request(Op.SET_PERMS, path, *format_acl(perms)))
+    def set_perms(self, path: str, perms: Sequence[Perm], tx_id: int = 0) -> bytes:
+        return self.call(Packet.request(Op.SET_PERMS, path, *format_acl(perms), tx_id=tx_id))
+
+    def rm(self, path: str, tx_id: int = 0) -> bytes:
+        return self.call(Packet.request(Op.RM, path, tx_id=tx_id))
+
+    def start(self) -> int:
+        return int(self.call(Packet.request(Op.TRANSACTION_START, "")).rstrip(b"\0"))
+
+    def end(self, tx_id: int, commit: bool = True) -> bytes:
+        return self.call(Packet.request(Op.TRANSACTION_END, "T" if commit else "F",
+                                        tx_id=tx_id))
 
     def introduce(self, domid: int, gfn: int, port: int) -> bytes:
         return self.call(Packet.request(Op.INTRODUCE, domid, gfn, port))
@@ -140,9 +157,11 @@ class Daemon:
         if isinstance(spec, int):
             spec = GuestSpec(spec)
         path = socket_path or self.config.guest_socket(spec.domid)
-        apply_entries(toolstack, guest_entries(spec))
+        self.xs.new_domain(spec.domid)  # the hypervisor made it (a domid once gone, again)
+        apply_steps(toolstack, guest_steps(spec))
         self._guest_paths[spec.domid] = path
         toolstack.introduce(spec.domid, spec.store_gfn, spec.store_port)
+        apply_steps(toolstack, device_steps(spec))
         listener = self._listeners.get(spec.domid)
         return listener.path if listener is not None else path
 
@@ -150,6 +169,13 @@ class Daemon:
         """Simulate the hypervisor (see ``CONTROL hypervisor``)."""
         self.xs.set_domain_state(domid, state)
         self.xs.flush()
+
+    def ignore_domain(self, domid: int) -> None:
+        """A guest broke the protocol: the engine ignores its domain for good; its sockets
+        close (the guest socket stays, and closes every later connection at once)."""
+        self.xs.ignore_domain(domid)
+        for sc in list(self.sockets.get(domid, ())):
+            sc.close()
 
     # -- Transport (called by the engine) ------------------------------------------------------
     def open_domain(self, domid: int) -> None:

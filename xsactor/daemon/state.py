@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from ..protocol.errors import EACCES, EINVAL, ENOENT, ENOSPC, XenStoreError
+from ..protocol.errors import EACCES, EINVAL, EIO, ENOENT, ENOSPC, XenStoreError
 from ..protocol.paths import INTRODUCE_DOMAIN, RELEASE_DOMAIN, ancestors, validate
 from ..protocol.perms import ACL, Access, Perm
 from .access import perm_for
@@ -77,6 +77,8 @@ class State:
         domain = self.domains.introduced(domid)
         if domain is None:
             raise ENOENT(f"domain {domid} is not introduced")
+        if domain.broken:
+            raise EIO(f"domain {domid} is ignored after a protocol error")
         conn = Connection(domain, privileged=domid == 0, on_output=on_output)
         self.connections[conn.id] = conn
         return conn

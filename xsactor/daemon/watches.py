@@ -6,8 +6,9 @@ As in 4.17 (``xenstored_watch.c``):
   *exact* events (descendants removed by RM) match only watches registered on E itself;
 - the event carries E (made relative again for a watch registered with a relative path)
   and the watch's token;
-- an unprivileged watcher gets the event only if it can read the node (its new ACL, or the
-  ACL before the change when one is given), or the node's parent;
+- a watcher gets the event only if it can read the node (its new ACL, or the ACL before the
+  change when one is given), or the node's parent; a node with neither an ACL from before
+  nor a node now (created and removed in one transaction) is seen by nobody, dom0 included;
 - ``@introduceDomain`` / ``@releaseDomain`` fire only watches registered exactly on them, for
   connections allowed to read the special ACL;
 - an event longer than 4096 bytes is dropped.
@@ -162,6 +163,12 @@ class WatchHub:
         entries = self.matching(path, exact)
         if not entries:
             return
+        if node is None and old is None:
+            node = self.store.nodes.get(path)
+            if node is None:
+                # 4.17's watch_permitted: no ACL from before the change and no node (one a
+                # transaction created and removed) -- nobody may see it, dom0 included.
+                return
         verdicts: dict[int, bool] = {}
         for conn, watch in entries:
             allowed = verdicts.get(conn.id)

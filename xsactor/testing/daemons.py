@@ -189,6 +189,11 @@ class EmbeddedDaemonProcess(DaemonUnderTest):
 
     def add_guest(self, domid: int | GuestSpec) -> str:
         spec = _guest_spec(domid)
+        # The hypervisor made a new domain (a domid once gone exists again), as the
+        # reference harness's stub does.
+        reply = self._dom0().request(Op.CONTROL, "hypervisor", spec.domid, "new")
+        if reply.is_error:
+            raise DaemonError(f"CONTROL hypervisor {spec.domid} new: {reply.payload!r}")
         create_guest(self._dom0(), spec)
         return self._wait_for_guest(spec.domid)
 

@@ -1,26 +1,24 @@
 """Play the toolstack over the wire: what xl does to a daemon, through a dom0 connection.
 
 Used by the daemon drivers of the tests for both the embedded and the C xenstored, so a guest
-domain is built the same way on each. :func:`apply_entries` (and its ``TreeWriter``) live with
-the entries in :mod:`xsactor.daemon.toolstack`, which the embedded daemon uses too.
+domain is built the same way on each. The steps, :func:`apply_steps` and its ``TreeWriter``
+live in :mod:`xsactor.daemon.toolstack`, which the embedded daemon uses too.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 from ..daemon.toolstack import (
     GuestSpec,
     TreeWriter,
     apply_entries,
+    apply_steps,
+    device_steps,
     dom0_entries,
-    guest_entries,
-    replaced_paths,
+    guest_steps,
 )
-from ..protocol.errors import ENOENT
 from .wire import WireClient
 
-__all__ = ["TreeWriter", "apply_entries", "boot_dom0", "create_guest"]
+__all__ = ["TreeWriter", "apply_entries", "apply_steps", "boot_dom0", "create_guest"]
 
 
 def boot_dom0(dom0: WireClient) -> None:
@@ -28,12 +26,9 @@ def boot_dom0(dom0: WireClient) -> None:
     apply_entries(dom0, dom0_entries())
 
 
-def create_guest(dom0: WireClient, spec: GuestSpec, *, introduce: bool = True) -> None:
-    """Build the guest's tree as xl does (removing a previous domain's leftovers first), then
-    INTRODUCE it."""
-    for path in replaced_paths(spec):
-        with contextlib.suppress(ENOENT):
-            dom0.rm(path)
-    apply_entries(dom0, guest_entries(spec))
-    if introduce:
-        dom0.introduce(spec.domid, spec.store_gfn, spec.store_port)
+def create_guest(dom0: WireClient, spec: GuestSpec) -> None:
+    """Build the guest's tree as xl does (a previous domain's leftovers removed), INTRODUCE
+    it, then add its console."""
+    apply_steps(dom0, guest_steps(spec))
+    dom0.introduce(spec.domid, spec.store_gfn, spec.store_port)
+    apply_steps(dom0, device_steps(spec))
