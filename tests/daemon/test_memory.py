@@ -33,7 +33,7 @@ def bookkeeping(xs: XenStore) -> dict[str, object]:
         "hypervisor states": dict(xs.domains.states),
         "owned counts": dict(xs.store.owned),
         "nodes": sorted(xs.store.nodes),
-        "watch index": {path: [(conn.id, watch.token) for conn, watch in bucket]
+        "watch index": {path: [(conn.id, watch.token) for conn, watch in bucket.values()]
                         for path, bucket in xs.hub.index.items()},
         "connections": sorted(xs.connections),
         "dirty": len(xs.hub.dirty),
