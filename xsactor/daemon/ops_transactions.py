@@ -49,7 +49,9 @@ def commit(xs: State, txn: Transaction) -> None:
     if txn.failed:
         raise ENOMEM("transaction failed")
     store = xs.store
-    if txn.limited:  # only a guest's commit checks the node quota
+    if txn.limited and txn.node_created:
+        # Only a guest's commit, and only if it tried to create a node (4.17's node_created),
+        # checks the node quota: for every domain whose count it touched.
         for domid, delta in txn.node_delta.items():
             if domid != 0 and store.owned_by(domid) + delta >= xs.quotas.nodes:
                 raise ENOSPC("node quota exceeded at commit")
