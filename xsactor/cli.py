@@ -102,6 +102,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connections one guest domain may have open (default 128)")
     limits.add_argument("--output-limit", type=_positive, metavar="BYTES",
                         help="unsent output past which a connection is not read (65536)")
+    limits.add_argument("--output-max", type=_positive, metavar="BYTES",
+                        help="unsent output past which a guest connection is closed (4 MiB)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
 
 
@@ -135,6 +137,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config.max_guest_connections = args.max_guest_connections
     if args.output_limit is not None:
         config.output_limit = args.output_limit
+    if args.output_max is not None:
+        config.output_max = args.output_max
     daemon = Daemon(config)
     # Keep the watchers referenced: a collected one silently restores the default action.
     handlers = [gevent.signal_handler(signum, daemon.stop)

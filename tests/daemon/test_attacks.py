@@ -8,18 +8,20 @@ refused requests leaving bookkeeping behind, and a guest filling the path cache.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import errno
 import resource
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import EACCES, ConnectionLost
 from xsactor.testing.daemons import EmbeddedDaemonProcess
-from xsactor.testing.util import wait_for
+from xsactor.testing.flood import flooding
+from xsactor.testing.util import rss_kb, wait_for
 from xsactor.testing.wire import WireClient, connect_unix
 
 from .conftest import Engine, serving
@@ -28,54 +30,6 @@ GUEST = 5
 ANSWER = 2.0
 """How long a request may stay unanswered before a case gives up on it (a bound, not a wait:
 the figures that matter, e.g. 100 ms under a flood, are measured by bench/daemon_scale.py)."""
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def _flood(path: str, batch: bytes, read_replies: bool, replies: Any, ready: Any) -> None:
-    """The flooding guest (a process of its own, so that the daemon is really flooded)."""
-    sock = connect_unix(path)
-    sock.settimeout(None)
-
-    def drain() -> None:
-        got = 0
-        size = 0
-        while data := sock.recv(1 << 20):
-            got += len(data)
-            size = size or 16 + int.from_bytes(data[12:16], "little")
-            replies.value = got // size
-
-    if read_replies:
-        threading.Thread(target=drain, daemon=True).start()
-    ready.set()
-    while True:
-        sock.sendall(batch)
-
-
-@contextlib.contextmanager
-def flooding(path: str, request: Packet, *, read_replies: bool) -> Iterator[Any]:
-    """A guest connection sending ``request`` without end (batches of 200), its replies read
-    (their count in the yielded value's ``.value``) or never read; stopped on exit."""
-    context = multiprocessing.get_context("fork")
-    replies = context.Value("q", 0, lock=False)
-    ready = context.Event()
-    process = context.Process(target=_flood, daemon=True,
-                              args=(path, request.encode() * 200, read_replies, replies, ready))
-    process.start()
-    try:
-        assert ready.wait(ANSWER), "the flooder did not start"
-        if read_replies:
-            wait_for(lambda: replies.value >= 1000, ANSWER, "the flood to get going")
-        yield replies
-    finally:
-        process.kill()
-        process.join(ANSWER)
 
 
 def guest_node(daemon: EmbeddedDaemonProcess, size: int) -> Packet:
@@ -90,7 +44,8 @@ def guest_node(daemon: EmbeddedDaemonProcess, size: int) -> Packet:
 def test_flooding_guest_does_not_starve_dom0_or_other_guests() -> None:
     with serving(guests=(GUEST, 6)) as daemon:
         request = guest_node(daemon, 32)
-        flood = flooding(daemon.guest_sockets[GUEST], request, read_replies=True)
+        flood = flooding(daemon.guest_sockets[GUEST], request, read_replies=True,
+                         timeout=ANSWER)
         with daemon.dom0(timeout=ANSWER) as dom0, daemon.guest(6, timeout=ANSWER) as other, \
                 flood as replies:
             for _ in range(10):
@@ -167,6 +122,22 @@ def test_events_a_guest_does_not_read_hold_back_the_guest_causing_them() -> None
         sender.join(ANSWER)
 
 
+def test_guest_not_reading_dom0_events_is_closed_past_output_max() -> None:
+    with serving("--output-max", "262144", guests=(GUEST,)) as daemon:
+        data = f"/local/domain/{GUEST}/data"
+        with daemon.guest(GUEST, timeout=ANSWER) as watcher, \
+                daemon.dom0(timeout=ANSWER) as dom0:
+            watcher.watch(data, "w")
+            # dom0 is not held back; 1.2 MB of distinct events the guest never reads.
+            packets = [Packet.write(f"{data}/{'n' * 1500}{i}", b"", req_id=i)
+                       for i in range(800)]
+            dom0.send(*packets)
+            for packet in packets:
+                assert not dom0.reply_to(packet.req_id).is_error
+            assert watcher.is_closed(timeout=ANSWER)
+            assert dom0.read("/local/domain/0/name") == b"Domain-0"
+
+
 # -- descriptors -----------------------------------------------------------------------------
 def served(path: str) -> WireClient | None:
     """A new guest connection if the daemon serves it (None if it closes it at once)."""
@@ -227,9 +198,46 @@ def test_descriptor_exhaustion_keeps_dom0_served_without_a_traceback_flood() -> 
             assert guest.read("name") == b"guest5"
         log = daemon.log_tail(1 << 20)
         assert "Traceback" not in log
-        assert log.count("Too many open files") <= 3
+        assert log.count("connection refused") == 1
     finally:
         daemon_cm.__exit__(None, None, None)
+
+
+class OutOfDescriptors:
+    """A listening socket whose accept fails with EMFILE ``failures`` times."""
+
+    def __init__(self, sock: Any, failures: int) -> None:
+        self.sock = sock
+        self.failures = failures
+
+    def accept(self) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self.sock.accept()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+def test_accept_out_of_descriptors_backs_off_with_one_log_line(inproc: Any) -> None:
+    import gevent
+    import gevent.socket
+
+    listener = inproc._listeners[0]
+    listener.sock = OutOfDescriptors(listener.sock, failures=3)
+    with capture_logs() as logs:
+        client = gevent.socket.socket(gevent.socket.AF_UNIX, gevent.socket.SOCK_STREAM)
+        client.connect(inproc.socket_path)
+        client.sendall(Packet.request(Op.READ, "/local/domain/0/name", req_id=1).encode())
+        with gevent.Timeout(ANSWER):
+            reply = client.recv(65536)
+        client.close()
+    assert reply.endswith(b"Domain-0")
+    assert listener.sock.failures == 0
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+        "cannot accept, backing off"]
+    assert listener.backoff == 0  # reset by the accept that worked
 
 
 # -- refused requests --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from xsactor.daemon.core import XenStore
 from xsactor.daemon.domains import Domain
 from xsactor.daemon.server import Daemon
 from xsactor.daemon.sockets import SocketConnection
+from xsactor.daemon.store import Node, Store
 from xsactor.daemon.toolstack import GuestSpec, replaced_paths
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.testing.util import wait_for
@@ -32,12 +33,13 @@ def bookkeeping(xs: XenStore) -> dict[str, object]:
         "hypervisor states": dict(xs.domains.states),
         "owned counts": dict(xs.store.owned),
         "nodes": sorted(xs.store.nodes),
-        "watch index": {path: [(conn.id, watch.token) for conn, watch in bucket]
+        "watch index": {path: [(conn.id, watch.token) for conn, watch in bucket.values()]
                         for path, bucket in xs.hub.index.items()},
         "connections": sorted(xs.connections),
         "dirty": len(xs.hub.dirty),
         "path cache homes": sorted(xs.path_cache.homes),
         "special ACLs": dict(xs.special),
+        "shared ACLs": sorted(" ".join(map(str, acl)) for acl in xs.store._acls),
         "Connection objects": sum(isinstance(o, Connection) for o in gc.get_objects()),
         "Domain objects": sum(isinstance(o, Domain) for o in gc.get_objects()),
     }
@@ -175,3 +177,60 @@ def test_a_destroyed_domain_leaves_no_server_state(inproc: Daemon) -> None:
         cycle(range(10, 20))
         wait_for(lambda: server_state() == before, 5, "the server state to drop back",
                  sleep=gevent.sleep)
+
+
+def test_the_tree_links_nodes_stored_child_first() -> None:
+    """A commit or a creation stores a node before its parent lists it: it waits, reachable,
+    and is linked when the parent is stored."""
+    store = Store()
+    tree = store.nodes
+    leaf, middle = Node(b"leaf"), Node(b"")
+    middle.add_child("c")
+    tree["/a/b/c"] = leaf
+    assert tree.get("/a/b/c") is leaf and "/a/b/c" in tree.orphans
+    tree["/a/b"] = middle
+    assert tree.get("/a/b") is middle and tree.orphans == {"/a/b": middle}
+    top = Node(b"")
+    top.add_child("b")
+    tree["/a"] = top  # / does not list a yet: waits too
+    tree["/"].add_child("a")
+    tree["/"] = tree["/"]
+    assert tree.orphans == {}
+    assert [path for path in tree if path.startswith("/a")] == ["/a", "/a/b", "/a/b/c"]
+    assert [p for p in store.problems() if "accounted" not in p] == []  # stored unaccounted
+
+
+def test_a_replaced_node_keeps_the_current_children() -> None:
+    store = Store()
+    tree = store.nodes
+    tree["/"].add_child("a")
+    a = Node()
+    tree["/a"] = a
+    a.add_child("x")
+    x = Node(b"1")
+    tree["/a/x"] = x
+    stale = a.copy()  # a transaction's copy of /a ...
+    x2 = Node(b"2")
+    tree["/a/x"] = x2  # ... while /a/x is replaced (another commit)
+    stale.add_child("y")
+    tree["/a"] = stale  # the copy is committed
+    assert tree.get("/a/x") is x2
+    assert list(stale.children) == ["x", "y"] and tree.get("/a/y") is None
+    assert tree.pop("/a") is stale
+    assert tree.get("/a/x") is None and tree.get("/a") is None
+
+
+def test_remembered_lookups_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xsactor.daemon import store as store_module
+
+    monkeypatch.setattr(store_module, "LOOKUPS_BUDGET", 2000)
+    engine = Engine()
+    dom0 = engine.dom0()
+    tree = engine.xs.store.nodes
+    for number in range(100):
+        path = f"/long/{'x' * 200}/{number}"
+        dom0.ok_write(path, "v")
+        assert dom0.read(path) == b"v"
+        assert tree.lookup_bytes <= 2000
+        assert sum(len(p) + store_module.LOOKUP_COST for p in tree.lookups) == tree.lookup_bytes
+    assert tree.lookups

@@ -170,3 +170,31 @@ def test_node_accounting_invariants(steps: list, nodes_quota: int) -> None:
             c.write(full + "/x", b"t", tx)
             c.end(tx, commit=flag)
         assert engine.xs.store.problems() == [], (who, op, path, flag)
+
+
+TX_STEPS = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["write", "mkdir", "rm", "read"]),
+                              PATHS), max_size=40)
+
+
+@SETTINGS
+@given(TX_STEPS, st.lists(st.booleans(), max_size=3))
+def test_overlapping_transactions_keep_the_tree_whole(steps: list, commits: list[bool]) -> None:
+    """Two transactions and plain requests interleaved, then both transactions end: whatever
+    commits, the stored tree (linked through the parents) is exactly what a walk of its
+    child lists finds, and every lookup agrees with it."""
+    engine = Engine()
+    clients = [engine.dom0() for _ in range(3)]
+    clients[0].ok_write("/t")
+    txs = [clients[1].start(), clients[2].start()]
+    for who, op, path in steps:
+        tx = txs[who - 1] if who else 0
+        run(clients[who], op, path, b"v", tx_id=tx)
+    for who, tx in ((1, txs[0]), (2, txs[1])):
+        reply = clients[who].end(tx, commit=next(iter(commits), True))
+        assert reply.payload in (b"OK\0", b"EAGAIN\0")
+        commits = commits[1:]
+    store = engine.xs.store
+    assert store.problems() == []
+    walked = dict(store.walk())
+    assert dict(store.nodes.items()) == walked
+    assert all(store.nodes.get(path) is node for path, node in walked.items())

@@ -145,9 +145,9 @@ def test_index_delivers_what_a_full_scan_delivers(scenario: dict) -> None:
         assert conn.events == model.events, f"connection {conn.id}"
         assert list(conn.watches) == list(model.watches)
     assert {(conn.id, w.seq) for conn in indexed for w in conn.watches.values()} == {
-        (conn.id, w.seq) for bucket in hub.index.values() for conn, w in bucket}
+        (conn.id, w.seq) for bucket in hub.index.values() for conn, w in bucket.values()}
     for bucket in hub.index.values():
-        assert [w.seq for _, w in bucket] == sorted(w.seq for _, w in bucket)
+        assert list(bucket) == [w.seq for _, w in bucket.values()] == sorted(bucket)
 
 
 def test_unrelated_watches_are_never_looked_at() -> None:
@@ -213,3 +213,25 @@ def test_watches_leave_the_index_with_their_connection() -> None:
     assert hub.clear(conn) == 2
     assert hub.index == {}
     assert conn.watches == {}
+
+
+def test_removing_a_watch_does_not_scan_its_path() -> None:
+    """Many watches on one path (every guest on @releaseDomain): each goes in one step."""
+    hub = WatchHub(Store(), lambda name: None)
+    conns = [FakeConn(number, number, False) for number in range(1, 2001)]
+    for conn in conns:
+        hub.add(conn, Watch(RELEASE_DOMAIN, b"t"))
+
+    class NoScan(dict):  # type: ignore[type-arg]
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            raise AssertionError("a bucket was scanned")
+
+        def values(self):  # type: ignore[no-untyped-def]
+            raise AssertionError("a bucket was scanned")
+
+        items = values
+
+    hub.index[RELEASE_DOMAIN] = NoScan(hub.index[RELEASE_DOMAIN])
+    for conn in conns[:-1]:
+        assert hub.clear(conn) == 1
+    assert len(hub.index[RELEASE_DOMAIN]) == 1

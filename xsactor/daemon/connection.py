@@ -83,7 +83,8 @@ class Connection:
         data = b"".join(self.out)
         self.out.clear()
         self.queued = 0
-        self.pending_events.clear()
+        if self.pending_events:
+            self.pending_events.clear()
         return data
 
     def discard_output(self) -> None:

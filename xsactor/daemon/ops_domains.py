@@ -141,6 +141,7 @@ def destroy_domain(xs: State, domain: Domain) -> None:
         xs.special[name] = _without_domid(acl, domid)
     xs.domains.remove(domid)
     xs.path_cache.forget(home_path(domid))
+    xs.store.forget_acls(domid)
     _ignore_domid(xs, domid)
     log.info("domain destroyed", domid=domid)
     xs.hub.fire_special(RELEASE_DOMAIN)

@@ -1,10 +1,11 @@
 """The daemon's sockets, served straight from the gevent hub's event loop.
 
 No greenlet per connection: each connection has a read watcher and a write watcher on the
-hub's loop, whose callbacks run in the hub itself, so a round trip costs no greenlet switch
-(the profile of the greenlet-per-connection design: two switches, a timer and a watcher start
-per request, more than the request itself). The loop is level-triggered and runs every ready
-callback once per turn, which gives the service its fairness:
+hub's loop, whose callbacks run in the hub itself, so a round trip costs one ``read``, the
+handler and one ``write`` (a greenlet per connection costs two switches and a watcher start
+and stop per request, and its reader never yields while its socket has data: one flooding
+client starved all others). The loop is level-triggered and runs every ready callback once
+per turn, which gives the service its fairness:
 
 - **Fair turns.** A readable connection is read once per turn, at most ``read_chunk`` bytes,
   and every whole request in them is answered; what it sent beyond waits for the next turn,
@@ -30,11 +31,13 @@ import os
 import resource
 import socket
 import stat
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import gevent
 
 from ..logs import get_logger
+from ..protocol.ops import HEADER, HEADER_SIZE, PAYLOAD_MAX
 from ..protocol.packets import Decoder
 from .config import DaemonConfig
 from .connection import Connection
@@ -49,6 +52,7 @@ ACCEPT_BATCH = 64
 """Connections one listener accepts per turn of the loop."""
 BACKOFF_MIN = 0.05
 BACKOFF_MAX = 1.0
+_unpack = HEADER.unpack_from
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -211,6 +215,7 @@ class SocketConnection:
         self.output_limit = config.output_limit
         self.output_max = config.output_max
         self.decoder = Decoder()
+        self.partial = False  # the decoder holds part of a request
         self.backlog: list[tuple[int, int, int, bytes]] = []
         self.pending = b""
         self.sent = 0  # how much of ``pending`` is written
@@ -234,55 +239,101 @@ class SocketConnection:
             self.log.debug("connection error", error=str(exc))
             self.close()
             return
+        size = len(data)
+        if size >= HEADER_SIZE and not self.partial:
+            op, req_id, tx_id, length = _unpack(data)
+            if size == HEADER_SIZE + length and length <= PAYLOAD_MAX:
+                # One whole request (a client with one request in flight): answered and
+                # written here, without a frame list.
+                xs = self.xs
+                conn = self.conn
+                try:
+                    xs.process(conn, op, req_id, tx_id, data[HEADER_SIZE:])
+                    if conn.closed:
+                        return
+                    if xs.hub.dirty or self.pending:
+                        self._held_back(iter(()))
+                        self._end_turn()
+                        return
+                except Exception:
+                    self.log.exception("internal error, closing the connection")
+                    self.close()
+                    return
+                if conn.out:
+                    out = conn.take_output()
+                    try:
+                        sent = os.write(self.fd, out)
+                    except BlockingIOError:
+                        sent = 0
+                    except OSError:
+                        self.loop.run_callback(self.close)
+                        return
+                    if sent < len(out):
+                        self.pending = out
+                        self.sent = sent
+                        self.writer.start(self._on_writable)
+                return
         if not data:
             self.close()
             return
+        self._read_frames(data)
+
+    def _read_frames(self, data: bytes) -> None:
+        """Answer the whole requests in ``data`` (and before it); keep any partial one."""
+        decoder = self.decoder
         try:
-            frames = self.decoder.frames(data)
-            self._answer(frames, 0)
+            self._answer(decoder.frames(data))
         except Exception:
             self.log.exception("internal error, closing the connection")
             self.close()
             return
-        if self.decoder.error is not None and not self.closed:
+        self.partial = decoder.pending > 0
+        if decoder.error is not None and not self.closed:
             # 4.17 closes a socket that announces too long a payload, unanswered; a guest's
             # ring it ignores for good.
-            self.log.warning("malformed frame, closing", error=str(self.decoder.error))
+            self.log.warning("malformed frame, closing", error=str(decoder.error))
             if self.privileged:
                 self._finish_output()
                 self.close()
             else:
                 self.daemon.ignore_domain(self.conn.domid)
 
-    def _answer(self, frames: list[tuple[int, int, int, bytes]], start: int) -> None:
-        """Answer ``frames[start:]``; stop (keeping the rest) when output backs up."""
-        xs = self.xs
+    def _answer(self, frames: list[tuple[int, int, int, bytes]]) -> None:
+        """Answer ``frames``; stop (keeping the rest for later) when output backs up."""
         conn = self.conn
-        process = xs.process
-        dirty = xs.hub.dirty
-        limit = self.output_limit
-        guest = not self.privileged
-        count = len(frames)
-        index = start
-        while index < count:
-            op, req_id, tx_id, payload = frames[index]
-            index += 1
+        process = self.xs.process
+        dirty = self.xs.hub.dirty
+        room = self.output_limit - len(self.pending) + self.sent
+        rest = iter(frames)
+        for op, req_id, tx_id, payload in rest:
             process(conn, op, req_id, tx_id, payload)
-            if conn.closed:
-                return
-            if dirty and guest and self._congested(dirty):
-                self._pause(frames, index)
-                break
-            if conn.queued + len(self.pending) - self.sent >= limit:
-                self.kick()
-                if self.closed:
+            if conn.queued >= room or dirty or conn.closed:
+                if conn.closed:
                     return
-                if conn.queued + len(self.pending) - self.sent >= limit:
-                    self._pause(frames, index)
+                if self._held_back(rest):
                     break
-        if dirty:
-            xs.flush()
-        if conn.out and not self.closed:
+                room = self.output_limit - len(self.pending) + self.sent
+        self._end_turn()
+
+    def _held_back(self, rest: Iterator[tuple[int, int, int, bytes]]) -> bool:
+        """After a request: whether the connection must stop reading (the requests ``rest``
+        kept for later) because its own output or, for a guest, a watcher's backs up."""
+        if self.backed_up():
+            self.kick()
+            if self.closed or self.backed_up():
+                self._pause(rest)
+                return True
+        dirty = self.xs.hub.dirty
+        if dirty and not self.privileged and self._congested(dirty):
+            self._pause(rest)
+            return True
+        return False
+
+    def _end_turn(self) -> None:
+        """Hand the output of this turn to the sockets."""
+        if self.xs.hub.dirty:
+            self.xs.flush()
+        if self.conn.out and not self.closed:
             self.kick()
 
     def _congested(self, dirty: set[Watcher]) -> bool:
@@ -306,9 +357,9 @@ class SocketConnection:
     def backed_up(self) -> bool:
         return self.conn.queued + len(self.pending) - self.sent >= self.output_limit
 
-    def _pause(self, frames: list[tuple[int, int, int, bytes]], index: int) -> None:
+    def _pause(self, rest: Iterator[tuple[int, int, int, bytes]]) -> None:
         """Stop reading until the output (or a watcher's) has drained."""
-        self.backlog = frames[index:]
+        self.backlog = list(rest)
         if not self.paused:
             self.paused = True
             self.reader.stop()
@@ -320,7 +371,7 @@ class SocketConnection:
         self.paused = False
         backlog, self.backlog = self.backlog, []
         try:
-            self._answer(backlog, 0)
+            self._answer(backlog)
         except Exception:
             self.log.exception("internal error, closing the connection")
             self.close()

@@ -1,4 +1,4 @@
-"""The tree: nodes (value, ACL, ordered children, generation) keyed by absolute path.
+"""The tree: nodes (value, ACL, ordered children, generation), looked up by absolute path.
 
 Mirrors the records of 4.17's TDB: a node's stored size is ``24 + 8*nperms + datalen +
 childlen`` (the record header, the permission array, the value, the NUL-separated child
@@ -28,18 +28,26 @@ def record_size(nperms: int, datalen: int, childlen: int) -> int:
 
 
 ROOT_ACL: ACL = (Perm(Access.NONE, 0),)
+LOOKUPS_BUDGET = 1 << 20
+"""Bytes of path lookups a :class:`Tree` remembers (then it starts afresh)."""
+LOOKUP_COST = 120
+"""What one remembered lookup costs beyond its path's characters (dict slot, str header)."""
 SHARED_ACLS_MAX = 4096
 """How many distinct ACLs :meth:`Store.share` remembers (then it starts afresh)."""
 
 
 class Children:
     """A directory's child names in creation order (interned: the same names recur under many
-    parents), their stored size and, once asked for, the DIRECTORY payload."""
+    parents), their stored size and, once asked for, the DIRECTORY payload.
+
+    In the tree, each name maps to the child's node (None while the child is listed but not
+    stored); in a transaction's copy those links are stale and never followed: the
+    :class:`Tree` relinks a copy when it is committed."""
 
     __slots__ = ("blob", "names", "size")
 
     def __init__(self) -> None:
-        self.names: dict[str, None] = {}
+        self.names: dict[str, Node | None] = {}
         self.size = 0
         self.blob: bytes | None = None
 
@@ -114,7 +122,10 @@ class Node:
         kids = self.kids
         if kids is None:
             kids = self.kids = Children()
-        kids.names[intern(name)] = None
+        name = intern(name)
+        if name in kids.names:
+            return
+        kids.names[name] = None
         kids.size += len(name) + 1
         kids.blob = None
 
@@ -135,16 +146,163 @@ class Node:
                 f"children={list(self.children)[:8]!r}, generation={self.generation})")
 
 
+class Tree:
+    """The nodes by path, stored as a tree: a node is reached from its parent's
+    :class:`Children` (no path string and no global table entry per node).
+
+    Used as the mapping ``path -> node`` (``get``, ``[]``, ``in``, ``pop``, ``items``...).
+    Storing a node links it under its parent if the parent lists its name; otherwise (the
+    parent is not stored yet, or does not list it yet: a transaction's commit or a creation
+    applies nodes child first) it waits, reachable by its path, until its parent is stored.
+    Storing a node in place of another takes over the other's links to its children.
+
+    Lookups of stored nodes are remembered (within :data:`LOOKUPS_BUDGET` bytes), and forgotten
+    whenever a node is removed or replaced by another object (the global tree changes nodes
+    in place: writes keep them).
+    """
+
+    __slots__ = ("lookup_bytes", "lookups", "orphans", "root")
+
+    def __init__(self, root: Node) -> None:
+        self.root = root
+        self.orphans: dict[str, Node] = {}
+        self.lookups: dict[str, Node] = {}
+        self.lookup_bytes = 0
+
+    def get(self, path: str, default: Node | None = None) -> Node | None:
+        node = self.lookups.get(path)
+        if node is not None:
+            return node
+        node = self.root
+        if path != "/":
+            for name in path[1:].split("/"):
+                kids = node.kids
+                node = None if kids is None else kids.names.get(name)
+                if node is None:
+                    orphans = self.orphans
+                    return orphans.get(path, default) if orphans else default
+            self.lookup_bytes += len(path) + LOOKUP_COST
+            if self.lookup_bytes > LOOKUPS_BUDGET:
+                self.forget_lookups()
+                self.lookup_bytes = len(path) + LOOKUP_COST
+            self.lookups[path] = node
+        return node
+
+    def __getitem__(self, path: str) -> Node:
+        node = self.get(path)
+        if node is None:
+            raise KeyError(path)
+        return node
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.get(path) is not None
+
+    def __len__(self) -> int:
+        """How many nodes are stored (a walk: for reports and tests)."""
+        return sum(1 for _ in self.items())
+
+    def __setitem__(self, path: str, node: Node) -> None:
+        if self.lookups.get(path) is node and not self.orphans:
+            return  # already stored there (a write in place)
+        if path == "/":
+            old: Node | None = self.root
+            self.root = node
+        else:
+            cut = path.rfind("/")
+            parent = self.get(path[:cut] or "/")
+            name = path[cut + 1:]
+            names = None if parent is None or parent.kids is None else parent.kids.names
+            if names is not None and name in names:
+                old = names[name]
+                names[name] = node
+                if old is None:
+                    old = self.orphans.pop(path, None)
+            else:
+                old = self.orphans.get(path)
+                self.orphans[path] = node
+        if node is not old:
+            if old is not None:
+                self.forget_lookups()
+            if node.kids is not None:
+                self._relink(node, old)
+        if self.orphans:
+            self._adopt(path, node)
+
+    def forget_lookups(self) -> None:
+        self.lookups.clear()
+        self.lookup_bytes = 0
+
+    def _relink(self, node: Node, old: Node | None) -> None:
+        """``node`` replaces ``old``: its children are those stored now."""
+        current = None if old is None or old.kids is None else old.kids.names
+        names = node.kids.names  # type: ignore[union-attr]
+        for name in names:
+            names[name] = None if current is None else current.get(name)
+
+    def _adopt(self, path: str, node: Node) -> None:
+        """Link the waiting nodes whose parent ``node`` (at ``path``) is, if it lists them."""
+        if node.kids is None:
+            return
+        names = node.kids.names
+        prefix = path if path == "/" else path + "/"
+        for orphan_path in [p for p in self.orphans if p.startswith(prefix)]:
+            name = orphan_path[len(prefix):]
+            if "/" not in name and name in names:
+                names[name] = self.orphans.pop(orphan_path)
+
+    def pop(self, path: str, default: Node | None = None) -> Node | None:
+        """Remove the node at ``path`` (its stored descendants become unreachable)."""
+        node = self.orphans.pop(path, None)
+        if node is None and path != "/":
+            cut = path.rfind("/")
+            parent = self.get(path[:cut] or "/")
+            kids = None if parent is None else parent.kids
+            if kids is not None:
+                node = kids.names.get(path[cut + 1:])
+                if node is not None:
+                    kids.names[path[cut + 1:]] = None
+        if node is None:
+            return default
+        self.forget_lookups()
+        return node
+
+    def items(self) -> Iterator[tuple[str, Node]]:
+        """Every stored node, parents before children."""
+        stack: list[tuple[str, Node]] = [("/", self.root), *self.orphans.items()]
+        stack.reverse()
+        while stack:
+            path, node = stack.pop()
+            yield path, node
+            if node.kids is not None:
+                prefix = "" if path == "/" else path
+                stack.extend((f"{prefix}/{name}", child)
+                             for name, child in reversed(node.kids.names.items())
+                             if child is not None)
+
+    def values(self) -> Iterator[Node]:
+        """Every stored node (no paths made)."""
+        stack = [self.root, *self.orphans.values()]
+        while stack:
+            node = stack.pop()
+            yield node
+            if node.kids is not None:
+                stack.extend(child for child in node.kids.names.values() if child is not None)
+
+    def __iter__(self) -> Iterator[str]:
+        return (path for path, _ in self.items())
+
+
 class Store:
     """The global tree, the generation counter and per-domain node ownership counts."""
 
     def __init__(self) -> None:
-        self.nodes: dict[str, Node] = {}
         self.generation = 0
         self.owned: dict[int, int] = {}
         self._acls: dict[ACL, ACL] = {ROOT_ACL: ROOT_ACL}
         # 4.17's setup_structure(): /, /tool, /tool/xenstored, all n0, written in that order.
-        for path, child in (("/", "tool"), ("/tool", "xenstored"), ("/tool/xenstored", None)):
+        self.nodes = Tree(Node(generation=self.bump()))
+        self.nodes["/"].add_child("tool")
+        for path, child in (("/tool", "xenstored"), ("/tool/xenstored", None)):
             node = Node(generation=self.bump())
             if child:
                 node.add_child(child)
@@ -160,6 +318,12 @@ class Store:
                 self._acls.clear()
             shared = self._acls[acl] = acl
         return shared
+
+    def forget_acls(self, domid: int) -> None:
+        """Stop sharing the ACLs that name ``domid`` (its domain is gone)."""
+        for acl in [acl for acl in self._acls
+                    if any(p.domid & 0xFFFFFFFF == domid for p in acl)]:
+            del self._acls[acl]
 
     def bump(self) -> int:
         """The next generation (4.17 takes one on every node write or delete, and on every
@@ -196,6 +360,12 @@ class Store:
     def problems(self) -> list[str]:
         """Inconsistencies between child lists, nodes and ownership counts (empty if none)."""
         out: list[str] = []
+        tree = self.nodes
+        out += [f"{path}: stored, but its parent is not" for path in tree.orphans]
+        saved, tree.lookups = tree.lookups, {}
+        out += [f"{path}: remembered lookup is stale" for path, node in saved.items()
+                if tree.get(path) is not node]
+        tree.lookups = saved
         reachable = set()
         for path, node in self.walk():
             reachable.add(path)

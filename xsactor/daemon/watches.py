@@ -68,8 +68,9 @@ class Watcher(Identity, Protocol):
 
 
 Entry = tuple[Watcher, Watch]
-Bucket = list[Entry]
-"""The watches on one path, in registration order (a list: most paths have one watch)."""
+Bucket = dict[int, Entry]
+"""The watches on one path, keyed (and so ordered) by registration number: removing one
+costs the same however many share its path."""
 
 
 def _registration(entry: Entry) -> int:
@@ -92,9 +93,8 @@ class WatchHub:
         conn.watches[(watch.path, watch.token)] = watch
         bucket = self.index.get(watch.path)
         if bucket is None:
-            self.index[watch.path] = [(conn, watch)]
-        else:
-            bucket.append((conn, watch))
+            bucket = self.index[watch.path] = {}
+        bucket[watch.seq] = (conn, watch)
 
     def remove(self, conn: Watcher, key: tuple[str, bytes]) -> Watch | None:
         watch = conn.watches.pop(key, None)
@@ -113,10 +113,7 @@ class WatchHub:
 
     def _unindex(self, watch: Watch) -> None:
         bucket = self.index[watch.path]
-        for position, (_, entry) in enumerate(bucket):
-            if entry is watch:
-                del bucket[position]
-                break
+        del bucket[watch.seq]
         if not bucket:
             del self.index[watch.path]
 
@@ -130,7 +127,7 @@ class WatchHub:
         get = index.get
         if exact:
             bucket = get(path)
-            return bucket.copy() if bucket else []
+            return list(bucket.values()) if bucket else []
         found: list[Bucket] = []
         bucket = get("/")
         if bucket:
@@ -148,8 +145,8 @@ class WatchHub:
         if not found:
             return []
         if len(found) == 1:
-            return found[0].copy()
-        return sorted((entry for b in found for entry in b), key=_registration)
+            return list(found[0].values())
+        return sorted((entry for b in found for entry in b.values()), key=_registration)
 
     # -- delivery --------------------------------------------------------------------------
     def fire(self, path: str, exact: bool = False, node: Node | None = None,
@@ -188,7 +185,7 @@ class WatchHub:
         if not bucket:
             return
         acl = self.special_acl(name)
-        for conn, watch in bucket.copy():
+        for conn, watch in list(bucket.values()):
             if acl is not None and not perm_for(conn, acl) & READ:
                 continue
             conn.event(watch.payload(name), special=True)

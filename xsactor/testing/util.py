@@ -75,3 +75,12 @@ def spawned(argv: list[str], **options: Any) -> Iterator[subprocess.Popen[str]]:
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def rss_kb(pid: int) -> int:
+    """The resident memory of process ``pid`` in KiB (``VmRSS``)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
