@@ -258,7 +258,10 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     if 0 in ignored:
         raise ENOENT("owner domain does not exist")
     if raw_path.startswith(b"@"):
-        _set_special_perms(xs, conn, raw_path.decode("latin-1"), perms)
+        # A special ACL's ignored entries can never be read back (GET_PERMS refuses @
+        # paths) and never grant anything: keep it without them.
+        _set_special_perms(xs, conn, raw_path.decode("latin-1"),
+                           tuple(p for i, p in enumerate(perms) if i not in ignored))
         _touch_domains(xs, perms, ignored)
         conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
         return
