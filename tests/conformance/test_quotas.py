@@ -292,6 +292,45 @@ def test_transaction_nodes_quota_counts_missing_nodes(daemon: Harness) -> None:
     assert_error(g.request(Op.TRANSACTION_END, "T", tx_id=tx), "ENOMEM")
 
 
+@pytest.mark.parametrize("requests, commit", [
+    (["rm"], "OK"),
+    (["rm", "rm"], "OK"),
+    (["chmod"], "OK"),
+    (["create"], "OK"),
+    (["create", "chmod"], "ENOSPC"),
+    (["create", "rm"], "ENOSPC"),
+    (["create", "rm", "rm"], "OK"),
+], ids=["rm", "rm-rm", "chmod", "refused-create", "refused-create-chmod", "refused-create-rm",
+        "refused-create-rm-rm"])
+def test_commit_checks_the_node_quota_only_after_a_creation_was_tried(
+        fresh_daemon: Harness, requests: list[str], commit: str) -> None:
+    """Differential finding: a guest's commit checks its node quota only if the transaction
+    tried to create a node (4.17's ``node_created``, set even when the creation is refused),
+    and then for every domain whose count the transaction touched, SET_PERMS keeping the
+    owner included (``owned + change >= quota``)."""
+    g = fresh_daemon.guest()
+    c = fresh_daemon.dom0()
+    over = GUEST_OWNED_NODES + 3  # the guest will own one node more than its quota
+    for i in range(3):
+        c.write(f"{g.home}/data/n{i}", b"")
+        c.set_perms(f"{g.home}/data/n{i}", [f"n{g.domid}"])
+    c.control("quota", "set", "nodes", over - 1)
+    tx = g.start()
+    removed = iter(range(3))
+    for request in requests:
+        if request == "rm":
+            assert_ok(g.request(Op.RM, f"{g.home}/data/n{next(removed)}", tx_id=tx))
+        elif request == "chmod":
+            assert_ok(g.request(Op.SET_PERMS, f"{g.home}/data/n2", f"n{g.domid}", tx_id=tx))
+        else:
+            assert_error(wr(g, f"{g.home}/data/new", b"", tx_id=tx), "ENOSPC")
+    reply = g.request(Op.TRANSACTION_END, "T", tx_id=tx)
+    if commit == "OK":
+        assert_ok(reply)
+    else:
+        assert_error(reply, commit)
+
+
 def test_rm_whose_walk_meets_the_transaction_nodes_quota_answers_eio(
         fresh_daemon: Harness) -> None:
     """Differential finding: inside a transaction, RM reads the children it deletes; when one

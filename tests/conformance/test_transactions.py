@@ -401,3 +401,37 @@ def test_rm_in_tx_of_child_created_outside_under_tx_created_parent(daemon: Harne
     c.write(daemon.p("c", "new"), b"", tx_id=tx)
     o.write(daemon.p("c", "x"), b"")
     assert_error(c.request(Op.RM, daemon.p("c", "x"), tx_id=tx), "EIO")
+
+
+@pytest.mark.parametrize("chown, end, commit", [
+    ("from", "gone", "ENOMEM"),
+    ("to", "gone", "ENOMEM"),
+    ("from", "release", "EAGAIN"),
+    ("to", "release", "OK"),
+])
+def test_commit_after_a_domain_it_counted_nodes_for_is_gone(daemon: Harness, chown: str,
+                                                           end: str, commit: str) -> None:
+    """Differential finding: a commit moves the node counts the transaction changed; when
+    one of those domains has vanished for good (no record, and the hypervisor does not know
+    it) 4.17 answers ENOMEM, before any conflict. After RELEASE the hypervisor still knows
+    the domain: the commit goes on (and conflicts if the released domain's nodes went)."""
+    g = daemon.guest()
+    c, ctl = daemon.dom0(), daemon.dom0()
+    mine, other = daemon.p("mine"), daemon.p("other")
+    c.write(mine, b"")
+    c.set_perms(mine, [f"n{g.domid}"])
+    c.write(other, b"")
+    tx = c.start()
+    if chown == "from":
+        assert_ok(c.request(Op.SET_PERMS, mine, "n0", tx_id=tx))
+    else:
+        assert_ok(c.request(Op.SET_PERMS, other, f"n{g.domid}", tx_id=tx))
+    if end == "release":
+        ctl.release(g.domid)
+    else:
+        daemon.set_domain_state(g.domid, end)
+    reply = c.request(Op.TRANSACTION_END, "T", tx_id=tx)
+    if commit == "OK":
+        assert_ok(reply)
+    else:
+        assert_error(reply, commit)

@@ -531,6 +531,25 @@ def test_special_acl_grants_guest_events(fresh_daemon: Harness) -> None:
     assert g.drain_events() == [(b"@releaseDomain", b"r")]
 
 
+def test_special_acl_entry_naming_a_vanished_domain_grants_nothing(
+        fresh_daemon: Harness) -> None:
+    """Differential finding: like a node's ACL, a special ACL entry naming a domain that is
+    gone (no record, unknown to the hypervisor) is kept but flagged ignored by 4.17, for
+    good: a new domain with that domid does not see the events it names."""
+    c = fresh_daemon.dom0()
+    gone = fresh_daemon.add_guest()
+    fresh_daemon.set_domain_state(gone, "gone")
+    assert_ok(c.request(Op.SET_PERMS, "@introduceDomain", "n0", f"r{gone}"))
+    fresh_daemon.add_guest(fresh_daemon.spec(gone))
+    again = fresh_daemon.connect(gone)
+    watch(again, "@introduceDomain", "i")
+    fresh_daemon.add_guest()
+    no_events(again)
+    assert_ok(c.request(Op.SET_PERMS, "@introduceDomain", "n0", f"r{gone}"))  # known now
+    fresh_daemon.add_guest()
+    assert again.drain_events() == [(b"@introduceDomain", b"i")]
+
+
 def test_guest_owner_of_special_acl_may_set_it(fresh_daemon: Harness) -> None:
     g = fresh_daemon.guest()
     c = fresh_daemon.dom0()

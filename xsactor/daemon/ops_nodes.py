@@ -133,6 +133,8 @@ def create(xs: State, view: View, conn: Connection, path: str, value: bytes) -> 
         refusal = xs.refuse(view, conn, path, False, WRITE)
         if not isinstance(refusal, ENOENT):
             raise refusal
+    if isinstance(view, Transaction):
+        view.node_created = True  # before the quota checks, as 4.17 (commit checks quota)
     store = xs.store
     names = [path]
     top_parent_path = parent_of(path)
@@ -256,7 +258,10 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     if 0 in ignored:
         raise ENOENT("owner domain does not exist")
     if raw_path.startswith(b"@"):
-        _set_special_perms(xs, conn, raw_path.decode("latin-1"), perms)
+        # A special ACL's ignored entries can never be read back (GET_PERMS refuses @
+        # paths) and never grant anything: keep it without them.
+        _set_special_perms(xs, conn, raw_path.decode("latin-1"),
+                           tuple(p for i, p in enumerate(perms) if i not in ignored))
         _touch_domains(xs, perms, ignored)
         conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
         return
@@ -273,9 +278,10 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     # Domain records only once the request is sure to succeed: a refusal changes nothing.
     _touch_domains(xs, perms, ignored)
     old = (node.perms, node.ignored)
-    if owner != node.owner:
-        view.account(node.owner, -1)
-        view.account(owner, 1)
+    # 4.17 takes the node from its old owner's count and gives it to the new one, the same
+    # or not: in a transaction both count as touched (the commit's quota check sees them).
+    view.account(node.owner, -1)
+    view.account(owner, 1)
     node.perms = xs.store.share(perms)
     node.ignored = ignored or None
     node.generation = xs.store.bump()

@@ -49,10 +49,16 @@ def commit(xs: State, txn: Transaction) -> None:
     if txn.failed:
         raise ENOMEM("transaction failed")
     store = xs.store
-    if txn.limited:  # only a guest's commit checks the node quota
-        for domid, delta in txn.node_delta.items():
-            if domid != 0 and store.owned_by(domid) + delta >= xs.quotas.nodes:
-                raise ENOSPC("node quota exceeded at commit")
+    domains = xs.domains
+    # Only a guest's commit, and only if it tried to create a node (4.17's node_created),
+    # checks the node quota: for every domain whose count it touched.
+    check_quota = txn.limited and txn.node_created
+    for domid, delta in txn.node_delta.items():
+        if domains.get(domid) is None and not domains.exists(domid):
+            # the counts cannot be moved to a domain gone for good (4.17's accounting fails)
+            raise ENOMEM("a domain the transaction counted nodes for is gone")
+        if check_quota and domid != 0 and store.owned_by(domid) + delta >= xs.quotas.nodes:
+            raise ENOSPC("node quota exceeded at commit")
     if txn.conflicts():
         raise EAGAIN("transaction conflict")
     txn.apply(xs.hub)

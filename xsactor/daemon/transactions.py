@@ -78,6 +78,7 @@ class Transaction:
         self.limited = limited      # unprivileged: the transaction-nodes quota applies
         self.accessed: dict[str, Record] = {}
         self.node_delta: dict[int, int] = {}
+        self.node_created = False   # a creation was tried (even if refused)
         self.failed = False
         self.generation = store.bump()
 
