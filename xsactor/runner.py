@@ -271,28 +271,25 @@ class HostedTree:
     it as its parent would (``shutdown``) and gives the root's exit reason; :meth:`wait` waits
     for it to end by itself (a supervisor that gave up ends with ``shutdown``)."""
 
-    def __init__(self, holder: proc.Pid, root: Any, ended: AsyncResult,
-                 restore: Callable[[], None]) -> None:
+    def __init__(self, holder: proc.Pid, root: Any, ended: AsyncResult) -> None:
         self.root = root
         self._holder = holder
         self._ended = ended
-        self._restore = restore
 
     def stop(self, timeout: float | None = 10.0) -> Any:
-        try:
-            if proc.is_alive(self._holder):
-                proc.send(self._holder, _HOST_STOP)
-            return self._ended.get(timeout=timeout)
-        finally:
-            self._restore()
+        if proc.is_alive(self._holder):
+            proc.send(self._holder, _HOST_STOP)
+        return self._ended.get(timeout=timeout)
 
     def wait(self, timeout: float | None = None) -> Any:
         return self._ended.get(timeout=timeout)
 
 
-def _hold(spec: ChildSpec, started: AsyncResult, ended: AsyncResult) -> None:
-    """The root's parent: starts it, stops it when told; the root's exit reason to ``ended``."""
+def _hold(spec: ChildSpec, client: Client, started: AsyncResult, ended: AsyncResult) -> None:
+    """The root's parent: wires the tree to ``client``, starts it, stops it when told; the
+    root's exit reason to ``ended``."""
     proc.trap_exit(True)
+    supervisor.set_wiring(ConnectionGate(client), watch_registrar(client))
     try:
         root = spec.start()
     except BaseException as exc:
@@ -312,22 +309,13 @@ def _hold(spec: ChildSpec, started: AsyncResult, ended: AsyncResult) -> None:
 
 def host_tree(spec_or_factory: Any, client: Client, timeout: float | None = 10.0
               ) -> HostedTree:
-    """Start a tree in this program as :func:`run_agent` does (``client``'s restart gate and
-    watch registrar), without taking over signals or the process's exit."""
+    """Start a tree in this program as :func:`run_agent` does, with ``client``'s restart gate
+    and watch registrar, without taking over signals or the process's exit. The wiring is the
+    tree's own (:func:`~.actors.supervisor.set_wiring`): trees on different connections can
+    run side by side."""
     spec = root_spec(spec_or_factory)
-    gate = supervisor.set_default_gate(ConnectionGate(client))
-    registrar = supervisor.set_watch_registrar(watch_registrar(client))
-
-    def restore() -> None:
-        supervisor.set_watch_registrar(registrar)
-        supervisor.set_default_gate(gate)
-
     started: AsyncResult = AsyncResult()
     ended: AsyncResult = AsyncResult()
-    holder = proc.spawn(_hold, spec, started, ended)
-    try:
-        root = started.get(timeout=timeout)
-    except BaseException:
-        restore()
-        raise
-    return HostedTree(holder, root, ended, restore)
+    holder = proc.spawn(_hold, spec, client, started, ended)
+    root = started.get(timeout=timeout)
+    return HostedTree(holder, root, ended)

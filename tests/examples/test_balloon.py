@@ -13,9 +13,7 @@ from xsactor.actors.restarts import Backoff
 from xsactor.bus.client import Client
 from xsactor.examples import balloon, strict
 from xsactor.protocol.errors import EINVAL
-from xsactor.testing.daemons import DaemonUnderTest
-
-from .conftest import Agents
+from xsactor.testing.sandbox import Sandbox
 
 HOME = "/local/domain/5"
 
@@ -25,12 +23,10 @@ def reported(dom0: Client, value: str) -> None:
                   10)
 
 
-def test_balloon_follows_the_target_and_ignores_garbage(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
+def test_balloon_follows_the_target_and_ignores_garbage(xs: Sandbox, xs_dom0: Client) -> None:
+    dom0, guest = xs_dom0, xs.guest(5)
     with capture_logs() as logs:
-        agents.start(balloon.agent(guest))
+        xs.start(balloon.agent(guest), client=guest)
         reported(dom0, "262144")
         server = px.whereis("balloon")  # xl's value, read on the registration event
         for value in ("131072", "140000", "65536"):  # several changes: only the last matters
@@ -62,12 +58,10 @@ def strict_agent(guest: Client, intensity: int) -> object:
                         report=lambda target: px.send(me, ("strict", px.self_pid(), target)))
 
 
-def test_strict_subscriber_crashes_and_is_restarted(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
+def test_strict_subscriber_crashes_and_is_restarted(xs: Sandbox, xs_dom0: Client) -> None:
+    dom0, guest = xs_dom0, xs.guest(5)
     with capture_logs() as logs:
-        root = agents.start(strict_agent(guest, intensity=5))
+        root = xs.start(strict_agent(guest, intensity=5), client=guest).handle
         first, target = instance()
         assert target == 262144
         down = px.monitor(first)
@@ -83,15 +77,13 @@ def test_strict_subscriber_crashes_and_is_restarted(
     assert any(e["event"] == "child restart delayed" for e in logs)
 
 
-def test_strict_tree_gives_up_past_its_intensity(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
+def test_strict_tree_gives_up_past_its_intensity(xs: Sandbox, xs_dom0: Client) -> None:
+    dom0, guest = xs_dom0, xs.guest(5)
     with capture_logs() as logs:
-        root = agents.start(strict_agent(guest, intensity=3))
+        tree = xs.start(strict_agent(guest, intensity=3), client=guest)
         instance()
         dom0.write(f"{HOME}/memory/target", "lots")  # stays bad: every instance dies on it
-        assert agents.exited(root) == "shutdown"
+        assert tree.wait(10) == "shutdown"
     delays = [e["delay"] for e in logs if e["event"] == "child restart delayed"]
     assert delays == sorted(delays) and len(set(delays)) == len(delays) == 3  # 0.02, 0.04, 0.08
     assert [e["event"] for e in logs if e.get("report") == "shutdown"] == ["supervisor gave up"]

@@ -3,17 +3,31 @@ own embedded daemon) and ``xsactor run xsactor.examples.<name>:agent --socket``.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from typing import IO
 
-from xsactor.testing.daemons import DaemonUnderTest
-from xsactor.testing.util import spawned
-from xsactor.testing.wire import WireClient
+import pytest
+
+from xsactor.bus.client import Client
+from xsactor.testing.sandbox import Sandbox
+
+
+@contextlib.contextmanager
+def spawned(argv: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """The command, its stderr piped; killed on exit if still running."""
+    with subprocess.Popen(argv, text=True, stderr=subprocess.PIPE) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 class Lines:
@@ -44,13 +58,13 @@ class Lines:
 
 def test_an_example_with_its_own_daemon() -> None:
     argv = [sys.executable, "-m", "xsactor.examples.shutdown"]
-    with spawned(argv, stderr=subprocess.PIPE) as proc:
+    with spawned(argv) as proc:
         out = Lines(proc.stderr)
         line = out.expect("embedded xenstored")
         match = re.search(r"dom0_socket=(\S+)", line)
         assert match is not None, line
         out.expect("agent started")
-        with WireClient(match.group(1).strip("'\""), 10) as dom0:
+        with Client(match.group(1).strip("'\"")) as dom0:
             dom0.write("/local/domain/5/control/shutdown", b"poweroff")
             out.expect("shutdown requested")
             assert dom0.read("/local/domain/5/control/shutdown") == b""
@@ -59,10 +73,12 @@ def test_an_example_with_its_own_daemon() -> None:
         assert proc.wait(20) == 0
 
 
-def test_an_example_under_the_runner(xenstored: DaemonUnderTest) -> None:
+@pytest.mark.xsactor_daemons("embedded")  # this process blocks on the agent's output
+def test_an_example_under_the_runner(xs: Sandbox, xs_dom0: Client) -> None:
     argv = [sys.executable, "-m", "xsactor", "run", "xsactor.examples.guest:agent",
-            "--socket", xenstored.add_guest(5)]
-    with spawned(argv, stderr=subprocess.PIPE) as proc, xenstored.dom0() as dom0:
+            "--socket", xs.guest_socket(5)]
+    with spawned(argv) as proc:
+        dom0 = xs_dom0
         out = Lines(proc.stderr)
         out.expect("agent started")
         dom0.write("/local/domain/5/memory/target", b"65536")

@@ -7,9 +7,7 @@ from xsactor.actors import process as px
 from xsactor.bus.client import Client
 from xsactor.bus.connection import State
 from xsactor.examples import metrics
-from xsactor.testing.daemons import DaemonUnderTest
-
-from .conftest import Agents
+from xsactor.testing.sandbox import Sandbox
 
 HOME = "/local/domain/5"
 VALUES = {"os_name": "Debian GNU/Linux 12 (bookworm)", "os_uname": "6.1.0",
@@ -31,14 +29,12 @@ def publish_now() -> list[str]:
     return px.receive(("published", pid, px.ANY), 10)[2]
 
 
-def test_publishes_what_changed_and_cleans_stale_keys(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
+def test_publishes_what_changed_and_cleans_stale_keys(xs: Sandbox, xs_dom0: Client) -> None:
+    dom0, guest = xs_dom0, xs.guest(5)
     for key, stale in (("os_oldkey", "x"), ("meminfo_swap", "1"), ("balloon", "keep")):
         guest.write(f"data/{key}", stale)
     values = dict(VALUES)
-    agents.start(metrics.agent(guest, period=60, source=lambda: values))
+    xs.start(metrics.agent(guest, period=60, source=lambda: values), client=guest)
     value(dom0, "updated")
     assert {k: dom0.read_str(f"{HOME}/data/{k}") for k in VALUES} == VALUES
     assert sorted(dom0.list(f"{HOME}/data")) == sorted([*VALUES, "updated", "balloon"])
@@ -55,26 +51,22 @@ def test_publishes_what_changed_and_cleans_stale_keys(
     dom0.unwatch(f"{HOME}/data", token)
 
 
-def test_publishes_on_its_period(xenstored: DaemonUnderTest, agents: Agents) -> None:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
+def test_publishes_on_its_period(xs: Sandbox, xs_dom0: Client) -> None:
+    dom0, guest = xs_dom0, xs.guest(5)
     values = dict(VALUES)
-    agents.start(metrics.agent(guest, period=0.05, source=lambda: values))
+    xs.start(metrics.agent(guest, period=0.05, source=lambda: values), client=guest)
     value(dom0, "meminfo_free", "131072")
     values["meminfo_free"] = "1024"
     value(dom0, "meminfo_free", "1024")
 
 
-def test_republishes_after_the_daemon_restarts(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    agents.start(metrics.agent(guest, period=60, source=lambda: VALUES))
-    dom0 = agents.connect(xenstored.socket_path)
+def test_republishes_after_the_daemon_restarts(xs: Sandbox, xs_dom0: Client) -> None:
+    dom0, guest = xs_dom0, xs.guest(5)
+    xs.start(metrics.agent(guest, period=60, source=lambda: VALUES), client=guest)
     value(dom0, "os_name")
-    xenstored.stop()
+    xs.stop_daemon()
     assert guest.conn.wait_state(State.RECONNECTING, timeout=10)
-    xenstored.start()
-    xenstored.add_guest(5)  # the new daemon knows nothing of the guest's keys
+    xs.start_daemon()  # the new daemon knows nothing of the guest's keys
     assert value(dom0, "os_name", timeout=20) == VALUES["os_name"]  # not a period later
     assert value(dom0, "meminfo_total") == VALUES["meminfo_total"]
 

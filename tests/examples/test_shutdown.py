@@ -10,9 +10,7 @@ import pytest
 from xsactor.actors import process as px
 from xsactor.bus.client import Client
 from xsactor.examples import shutdown
-from xsactor.testing.daemons import DaemonUnderTest
-
-from .conftest import Agents
+from xsactor.testing.sandbox import Sandbox
 
 HOME = "/local/domain/5"
 
@@ -38,10 +36,9 @@ def request(dom0: Client, value: str) -> None:
 
 
 def test_advertises_acknowledges_and_acts_after_the_commit(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
-    agents.start(shutdown.agent(guest, recording(dom0)))
+        xs: Sandbox, xs_dom0: Client) -> None:
+    dom0, guest = xs_dom0, xs.guest(5)
+    xs.start(shutdown.agent(guest, recording(dom0)), client=guest)
     features = dom0.wait_for(lambda: [dom0.read_str(f"{HOME}/control/feature-{n}", default=None)
                                       for n in ("poweroff", "reboot", "suspend", "halt")]
                              if dom0.exists(f"{HOME}/control/feature-suspend") else None, 10)
@@ -57,11 +54,9 @@ def test_advertises_acknowledges_and_acts_after_the_commit(
     assert dom0.read_str(f"{HOME}/control/shutdown") == "reboot"
 
 
-def test_empty_and_unknown_requests_are_left_alone(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
-    agents.start(shutdown.agent(guest, recording(dom0, ("poweroff", "reboot"))))
+def test_empty_and_unknown_requests_are_left_alone(xs: Sandbox, xs_dom0: Client) -> None:
+    dom0, guest = xs_dom0, xs.guest(5)
+    xs.start(shutdown.agent(guest, recording(dom0, ("poweroff", "reboot"))), client=guest)
     dom0.wait_for(lambda: dom0.exists(f"{HOME}/control/feature-reboot") or None, 10)
     # no suspend action: not advertised (the node stays as xl made it)
     assert dom0.read_str(f"{HOME}/control/feature-suspend") == ""
@@ -75,9 +70,8 @@ def test_empty_and_unknown_requests_are_left_alone(
     assert dom0.read_str(f"{HOME}/control/shutdown") == "dance"
 
 
-def test_a_conflicting_write_makes_it_read_again(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
-    dom0 = agents.connect(xenstored.socket_path)
+def test_a_conflicting_write_makes_it_read_again(xs: Sandbox, xs_dom0: Client) -> None:
+    dom0 = xs_dom0
 
     class Racing(Client):
         """The toolstack changes its mind between the agent's read and its commit."""
@@ -89,8 +83,8 @@ def test_a_conflicting_write_makes_it_read_again(
                 dom0.write(f"{HOME}/control/shutdown", "reboot")
             super().commit(tid, **kw)
 
-    guest = agents.connect(xenstored.add_guest(5), declared=True, client_class=Racing)
-    agents.start(shutdown.agent(guest, recording(dom0)))
+    guest = xs.client(5, client_class=Racing)
+    xs.start(shutdown.agent(guest, recording(dom0)), client=guest)
     dom0.wait_for(lambda: dom0.exists(f"{HOME}/control/feature-reboot") or None, 10)
     request(dom0, "poweroff")
     assert acted() == ("reboot", "")  # the poweroff it first read was never acted on

@@ -12,10 +12,7 @@ from xsactor.actors import process as px
 from xsactor.actors import supervisor as sup
 from xsactor.bus.client import Client
 from xsactor.examples import vif
-from xsactor.testing.daemons import DaemonUnderTest
-from xsactor.testing.util import wait_for
-
-from .conftest import Agents
+from xsactor.testing.sandbox import Sandbox
 
 BE, FE = vif.backend_path(5), vif.frontend_path(5)
 
@@ -41,18 +38,25 @@ def child_pid(root: px.Pid) -> px.Pid:
     return child.pid
 
 
-def start(xenstored: DaemonUnderTest, agents: Agents) -> tuple[Client, px.Pid, px.Pid]:
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
-    backend = agents.start(vif.supervisor_spec("dom0", None, [vif.backend_agent(dom0, 5)]))
-    frontend = agents.start(vif.supervisor_spec("guest", None, [vif.frontend_agent(guest)]))
+def start_backend(xs: Sandbox, dom0: Client) -> px.Pid:
+    """The backend's tree in dom0, on dom0's connection."""
+    spec = vif.supervisor_spec("dom0", None, [vif.backend_agent(dom0, 5)])
+    return xs.start(spec, client=dom0).handle
+
+
+def start(xs: Sandbox) -> tuple[Client, px.Pid, px.Pid]:
+    """Both trees, each on its own domain's connection, then the toolstack adds the vif."""
+    dom0, guest = xs.dom0(), xs.guest(5)
+    backend = start_backend(xs, dom0)
+    spec = vif.supervisor_spec("guest", None, [vif.frontend_agent(guest)])
+    frontend = xs.start(spec, client=guest).handle
     vif.add_vif(dom0, 5)
     return dom0, backend, frontend
 
 
-def test_handshake_connects_and_closes(xenstored: DaemonUnderTest, agents: Agents) -> None:
+def test_handshake_connects_and_closes(xs: Sandbox) -> None:
     with capture_logs() as logs:
-        dom0, _, _ = start(xenstored, agents)
+        dom0, _, _ = start(xs)
         ring = states(dom0, vif.CONNECTED, vif.CONNECTED)
         assert dom0.read_integer(f"{FE}/event-channel") > 0
         assert dom0.read_str(f"{BE}/feature-rx-copy") == "1"
@@ -66,10 +70,9 @@ def test_handshake_connects_and_closes(xenstored: DaemonUnderTest, agents: Agent
     assert not dom0.exists(BE) and not dom0.exists(FE)
 
 
-def test_each_side_survives_the_other_restarting(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
+def test_each_side_survives_the_other_restarting(xs: Sandbox) -> None:
     with capture_logs() as logs:
-        dom0, backend, frontend = start(xenstored, agents)
+        dom0, backend, frontend = start(xs)
         first_ring = states(dom0, vif.CONNECTED, vif.CONNECTED)
 
         px.exit(child_pid(frontend), "boom")  # a new frontend has no ring: it starts over
@@ -88,12 +91,10 @@ def test_each_side_survives_the_other_restarting(
         2, 4, 5, 6]
 
 
-def test_the_backend_does_not_trust_the_frontend(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
+def test_the_backend_does_not_trust_the_frontend(xs: Sandbox, xs_dom0: Client) -> None:
     """A frontend that publishes garbage gets its device closed, not dom0's backend crashed."""
-    guest = agents.connect(xenstored.add_guest(5), declared=True)
-    dom0 = agents.connect(xenstored.socket_path)
-    backend = agents.start(vif.supervisor_spec("dom0", None, [vif.backend_agent(dom0, 5)]))
+    dom0, guest = xs_dom0, xs.guest(5)
+    backend = start_backend(xs, dom0)
     worker = child_pid(backend)
     vif.add_vif(dom0, 5)
     dom0.wait_for(lambda: vif.read_state(dom0, BE) == vif.INITWAIT or None, 10)
@@ -105,14 +106,14 @@ def test_the_backend_does_not_trust_the_frontend(
     assert child_pid(backend) is worker  # no crash
 
 
-def test_a_restarted_backend_resumes_a_connected_pair(
-        xenstored: DaemonUnderTest, agents: Agents) -> None:
+def test_a_restarted_backend_resumes_a_connected_pair(xs: Sandbox) -> None:
     with capture_logs() as logs:
-        dom0, backend, _ = start(xenstored, agents)
+        dom0, backend, _ = start(xs)
         ring = states(dom0, vif.CONNECTED, vif.CONNECTED)
         px.exit(child_pid(backend), "boom")
-        wait_for(lambda: any(e["event"] == "backend resumed" for e in logs), 10,
-                 "the new backend to resume", sleep=gevent.sleep)
+        with gevent.Timeout(10, AssertionError("the new backend never resumed")):
+            while not any(e["event"] == "backend resumed" for e in logs):
+                gevent.sleep(0.01)
     assert states(dom0, vif.CONNECTED, vif.CONNECTED) == ring  # nothing renegotiated
     assert [e["ring_ref"] for e in logs if e["event"] == "backend mapped the ring"] == [ring, ring]
     assert walked(logs, "backend") == [2, 4] and walked(logs, "frontend") == [3, 4]

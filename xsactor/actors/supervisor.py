@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -69,6 +70,7 @@ __all__ = [
     "restart_child",
     "set_default_gate",
     "set_watch_registrar",
+    "set_wiring",
     "start_child",
     "start_dynamic_link",
     "start_link",
@@ -173,6 +175,26 @@ def set_default_gate(gate: RestartGate | None) -> RestartGate:
     return previous
 
 
+class Wiring(NamedTuple):
+    """A tree's own restart gate and watch registrar (see :func:`set_wiring`)."""
+
+    gate: RestartGate
+    registrar: WatchRegistrar | None
+
+
+_wirings: weakref.WeakKeyDictionary[Any, Wiring] = weakref.WeakKeyDictionary()
+"""Greenlet -> the wiring of the supervisors it starts (a wired process, or a supervisor)."""
+
+
+def set_wiring(gate: RestartGate | None, registrar: WatchRegistrar | None) -> None:
+    """Give the supervisors the calling process starts, and their whole trees, this default
+    gate and watch registrar instead of the process-wide ones (:func:`set_default_gate`,
+    :func:`set_watch_registrar`): two trees in one program, each on its own connection.
+    A supervisor passes its wiring on to the supervisors it starts as children; one started by
+    a worker process uses the process-wide ones."""
+    _wirings[gevent.getcurrent()] = Wiring(gate or RestartGate(), registrar)
+
+
 # -- a child, as the supervisor holds it -------------------------------------------------------
 class _Child:
     __slots__ = ("backoff", "failure", "key", "pid", "restarts", "spec", "timer", "timer_token")
@@ -230,10 +252,18 @@ class Supervisor(server.Server):
         self._keys = itertools.count()
         self._timers = itertools.count()
         self.log = log.bind(supervisor=str(name) if name is not None else None)
+        self.wiring = _wirings.get(gevent.getcurrent())
+        """The starting process's wiring (:func:`set_wiring`); None: the process-wide one."""
 
     @property
     def gate(self) -> RestartGate:
-        return self.flags.gate or _default_gate
+        if self.flags.gate is not None:
+            return self.flags.gate
+        return self.wiring.gate if self.wiring is not None else _default_gate
+
+    @property
+    def registrar(self) -> WatchRegistrar | None:
+        return self.wiring.registrar if self.wiring is not None else _watch_registrar
 
     # -- lifecycle: init -------------------------------------------------------------------
     def init(self) -> None:
@@ -241,6 +271,8 @@ class Supervisor(server.Server):
         ``Shutdown(("failed_to_start_child", id, reason))`` (start_link raises
         :class:`FailedToStartChild`)."""
         proc.trap_exit(True)
+        if self.wiring is not None:
+            _wirings[gevent.getcurrent()] = self.wiring  # for the supervisors it starts
         if self.name is None:
             self.log = log.bind(supervisor=str(self.pid))
         for spec in self.specs:
@@ -525,10 +557,11 @@ class Supervisor(server.Server):
             raise StartError(self._id(child), result)
         if spec.watches:
             try:
-                if _watch_registrar is None:
+                registrar = self.registrar
+                if registrar is None:
                     raise RuntimeError("the child spec declares watches but no watch "
                                        "registrar is installed")
-                _watch_registrar(result, spec.watches)
+                registrar(result, spec.watches)
             except Exception as exc:
                 proc.exit(result, "kill")
                 self._flush_exit(result)

@@ -54,15 +54,19 @@ class _InProcess:
 
     def __init__(self, rundir: str) -> None:
         from ..daemon.config import DaemonConfig
-        from ..daemon.server import Daemon
 
-        self.daemon = Daemon(DaemonConfig(socket_path=os.path.join(rundir, "socket"),
-                                          guest_dir=os.path.join(rundir, "guests")))
-        self.socket_path = self.daemon.socket_path
+        self.config = DaemonConfig(socket_path=os.path.join(rundir, "socket"),
+                                   guest_dir=os.path.join(rundir, "guests"))
+        self.daemon: Any = None
+        self.socket_path = self.config.socket_path
         self.guest_sockets: dict[int, str] = {}
 
     def start(self) -> _InProcess:
-        self.daemon.start()
+        """Start a fresh daemon (an empty store) on the same sockets."""
+        from ..daemon.server import Daemon
+
+        self.daemon = Daemon(self.config).start()
+        self.guest_sockets.clear()
         return self
 
     def add_guest(self, domid: int | GuestSpec) -> str:
@@ -78,7 +82,8 @@ class _InProcess:
         return True
 
     def stop(self) -> None:
-        self.daemon.stop()
+        if self.daemon is not None:
+            self.daemon.stop()
 
 
 class Agent:
@@ -141,10 +146,11 @@ class Sandbox:
         self._agents: list[Agent] = []
         self._baseline: set[Any] | None = None
         self._environ: tuple[bool, str | None] | None = None
+        self._stopped_guests: list[int] = []
         rundir = self._stack.enter_context(scratch_dir(prefix))
         if kind == "inprocess":
             self.daemon: Any = _InProcess(rundir).start()
-            self._stack.callback(self.daemon.stop)
+            self._stack.callback(lambda: self.daemon.stop())
         else:
             from .daemons import start_daemon
 
@@ -177,13 +183,16 @@ class Sandbox:
         return str(self.daemon.socket_path)
 
     # -- clients -----------------------------------------------------------------------------
-    def client(self, domid: int = 0, **options: Any) -> Client:
+    def client(self, domid: int = 0, *, client_class: type[Client] = Client,
+               **options: Any) -> Client:
         """A new :class:`Client` as ``domid`` (created first if it is a new guest), closed with
-        the sandbox. ``options`` go to :class:`Client`."""
+        the sandbox. ``options`` go to :class:`Client` (it reconnects fast unless they say
+        otherwise: ``backoff_initial=0.01, backoff_max=0.5``); ``client_class``: a subclass
+        of it to use instead (a test double)."""
         path = self.socket_path if domid == 0 else self.guest_socket(domid)
         options.setdefault("backoff_initial", 0.01)
         options.setdefault("backoff_max", 0.5)
-        client = Client(path, **options)
+        client = client_class(path, **options)
         if domid:
             client.domid()  # learnt now, so the client knows when its domain is destroyed
         self._clients.append(client)
@@ -250,23 +259,43 @@ class Sandbox:
             with contextlib.suppress(ENOENT):
                 dom0.delete(path)
 
+    # -- the daemon itself ----------------------------------------------------------------------
+    def stop_daemon(self) -> None:
+        """The daemon dies under the agents (its socket files stay, refusing connections):
+        clients lose their connections and retry with their backoff; nothing else changes
+        until :meth:`start_daemon`."""
+        self._stopped_guests = sorted(self.daemon.guest_sockets)
+        self.daemon.stop()
+
+    def start_daemon(self) -> None:
+        """Start the daemon stopped by :meth:`stop_daemon` again, on the same sockets, fresh:
+        an empty store, with the guests it served built again as xl builds them (their
+        agents' keys are gone). Clients reconnect by themselves."""
+        guests, self._stopped_guests = self._stopped_guests, []
+        self.daemon.start()
+        for domid in guests:
+            self.create_domain(domid)
+
     # -- agents ------------------------------------------------------------------------------
     def start(self, target: Any, *args: Any, stop: Callable[[Any], object] | None = None,
-              domid: int = 0, **kwargs: Any) -> Agent:
+              domid: int = 0, client: Client | None = None, **kwargs: Any) -> Agent:
         """Run an agent under the test; it is stopped when the sandbox closes, which then
         fails with :class:`LeakError` if a process, a greenlet or a watch outlived it.
 
         - a supervision tree: a child spec (:class:`~xsactor.actors.childspec.ChildSpec`, e.g.
-          from ``supervisor_spec``) runs as ``xsactor run`` runs it, on the default
-          connection as ``domid`` (:meth:`use_default`), with the bus's restart gate and the
-          child specs' declared watches; ``agent.handle`` is the root's pid;
+          from ``supervisor_spec``) runs as ``xsactor run`` runs it, with the bus's restart gate
+          and the child specs' declared watches on ``client`` (one of :meth:`client`,
+          :meth:`dom0`, :meth:`guest`: the one the agent was given), else on the default
+          connection as ``domid`` (:meth:`use_default`); ``agent.handle`` is the root's pid.
+          Each tree has its own gate and watches: trees on different connections (a dom0
+          backend, a guest frontend) run side by side;
         - a function: ``target(*args, **kwargs)`` in a greenlet of its own, killed to stop it;
         - with ``stop``: ``handle = target(*args, **kwargs)``, stopped by ``stop(handle)``.
         """
         if self._baseline is None:
             self._baseline = live_greenlets()
         if _is_tree(target):
-            agent = self._start_tree(target, domid)
+            agent = self._start_tree(target, client or self.use_default(domid))
         elif stop is None:
             greenlet = gevent.spawn(target, *args, **kwargs)
             agent = Agent(greenlet, lambda: greenlet.kill(block=True, timeout=STOP_TIMEOUT))
@@ -276,10 +305,10 @@ class Sandbox:
         self._agents.append(agent)
         return agent
 
-    def _start_tree(self, spec: Any, domid: int) -> Agent:
+    def _start_tree(self, spec: Any, client: Client) -> Agent:
         from ..runner import host_tree
 
-        tree = host_tree(spec, self.use_default(domid), timeout=STOP_TIMEOUT)
+        tree = host_tree(spec, client, timeout=STOP_TIMEOUT)
         return Agent(tree.root, lambda: tree.stop(STOP_TIMEOUT), tree)
 
     def stop_agents(self) -> None:
