@@ -194,3 +194,86 @@ def test_a_leaking_tree(xs):
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_a_leaking_tree*",
                                  "*LeakError: left behind after the agents stopped: [<0.*"])
+
+
+def test_trees_on_their_own_connections_and_a_daemon_restart(pytester: pytest.Pytester) -> None:
+    result = run(pytester, '''
+import pytest
+
+from xsactor.actors import process as px
+from xsactor.actors import supervisor as sup
+from xsactor.actors.childspec import ChildSpec, SupFlags
+from xsactor.bus.client import Client
+from xsactor.bus.connection import State
+
+
+def reporter(client):
+    while True:
+        px.receive(("watch_event", px.ANY, "target"))
+        client.write("data/seen", client.read_str("memory/target", default="none"))
+
+
+def tree(name, client, intensity=5):
+    return sup.supervisor_spec(name, SupFlags("one_for_one", intensity=intensity, period=10), [
+        ChildSpec("reporter", lambda: px.spawn_link(reporter, client),
+                  watches=[("memory/target", "target")])])
+
+
+def seen(dom0, domid, value):
+    path = f"/local/domain/{domid}/data/seen"
+    return dom0.wait_for(lambda: dom0.read_str(path, default=None) == value or None, 10)
+
+
+def test_two_trees_two_connections(xs):
+    dom0, guest = xs.dom0(), xs.guest(5)
+    backend = xs.start(tree("backend", dom0), client=dom0)  # watches dom0's memory/target
+    xs.start(tree("frontend", guest), client=guest)         # watches the guest's
+    [child] = sup.which_children(backend.handle)
+    down = px.monitor(child.pid)
+    px.exit(child.pid, "boom")  # restarted after the frontend's tree started: still on dom0's
+    px.receive(("DOWN", down, "process", child.pid, px.ANY), 10)
+    assert sup.which_children(backend.handle)[0].pid != child.pid
+    dom0.write("/local/domain/0/memory/target", "1")
+    dom0.write("/local/domain/5/memory/target", "5")
+    assert seen(dom0, 0, "1") and seen(dom0, 5, "5")
+
+
+def test_a_tree_that_ends_by_itself(xs):
+    guest = xs.guest(5)
+
+    def crashing():
+        raise RuntimeError("boom")
+
+    spec = sup.supervisor_spec("doomed", SupFlags(intensity=1, period=10), [
+        ChildSpec("crasher", lambda: px.spawn_link(crashing))])
+    agent = xs.start(spec, client=guest)
+    assert agent.wait(10) == "shutdown"                 # it gave up
+
+
+def test_a_client_class_of_ones_own(xs):
+    class Counting(Client):
+        writes = 0
+
+        def write(self, *args, **kwargs):
+            Counting.writes += 1
+            return super().write(*args, **kwargs)
+
+    client = xs.client(5, client_class=Counting, backoff_initial=0.02)
+    client.write("data/x", "1")
+    assert isinstance(client, Counting) and Counting.writes == 1
+
+
+def test_the_daemon_restarts_under_a_tree(xs):
+    dom0, guest = xs.dom0(), xs.guest(5)
+    xs.start(tree("frontend", guest), client=guest)
+    guest.write("data/stale", "1")
+    xs.stop_daemon()
+    assert guest.conn.wait_state(State.RECONNECTING, timeout=10)
+    xs.start_daemon()                                   # fresh: the guest built again
+    assert guest.conn.wait_state(State.CONNECTED, timeout=10)
+    assert dom0.read_str("/local/domain/5/name") == "guest5"
+    assert not dom0.exists("/local/domain/5/data/stale")
+    dom0.write("/local/domain/5/memory/target", "7")    # the declared watch is back
+    assert seen(dom0, 5, "7")
+''')
+    result.assert_outcomes(passed=4)
