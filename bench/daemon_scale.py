@@ -181,15 +181,15 @@ def write_rates(path: str, args: argparse.Namespace) -> dict[int, float]:
 
 # -- memory -------------------------------------------------------------------------------------
 def node_rss_growth(daemon: DaemonUnderTest) -> float:
-    """MB of RSS the daemon grows by for NODES nodes with 32-byte values."""
+    """MB of RSS the daemon grows by for NODES nodes with 32-byte values (distinct per node:
+    the same value everywhere would let a daemon share one object)."""
     pid = daemon_pid(daemon)
-    value = b"x" * 32
     with WireClient(daemon.socket_path, timeout=120) as dom0:
         dom0.write("/rss", b"")
         before = rss_kb(pid)
         batch = 1000
         for first in range(0, NODES, batch):
-            packets = [Packet.write(f"/rss/{i // 1000}/{i % 1000}", value, req_id=i)
+            packets = [Packet.write(f"/rss/{i // 1000}/{i % 1000}", b"%032d" % i, req_id=i)
                        for i in range(first, first + batch)]
             dom0.send(*packets)
             for packet in packets:
