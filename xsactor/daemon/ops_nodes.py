@@ -100,8 +100,7 @@ def op_write(xs: State, conn: Connection, req_id: int, tx_id: int, payload: byte
             if (record_size(len(node.perms), len(value), node.childlen)
                     >= xs.quotas.node_size):
                 raise xs.too_big(view, path)
-        node.value = value
-        node.generation = xs.store.bump()
+        node.write(value, xs.store.bump())
         view.store_node(path, node)
         view.fire(path, False, node)
     conn.reply(Op.WRITE, req_id, tx_id, OK)
@@ -267,7 +266,7 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     if not conn.privileged:
         if owner != node.owner:
             raise EPERM("only a privileged domain may change the owner", path=path)
-        if (record_size(len(perms), len(node.value), node.childlen)
+        if (record_size(len(perms), node.value_len, node.childlen)
                 >= xs.quotas.node_size):
             raise xs.too_big(view, path)
     # Domain records only once the request is sure to succeed: a refusal changes nothing.
