@@ -10,6 +10,7 @@ modification counter: every write or delete of a node takes the next value (see
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from struct import Struct
 from sys import intern
 
 from ..protocol.paths import join
@@ -80,6 +81,8 @@ def with_ignored(perms: ACL, ignored: frozenset[int] | None) -> ACL:
 
 GENERATION_BYTES = 8
 """A node with a value keeps its generation in the value's bytes object, after the value."""
+pack_generation = Struct("<Q").pack
+"""The :data:`GENERATION_BYTES` stored after a value for a generation."""
 
 
 class Node:
@@ -97,8 +100,7 @@ class Node:
 
     def __init__(self, value: bytes = b"", perms: ACL = ROOT_ACL, generation: int = 0,
                  ignored: frozenset[int] | None = None) -> None:
-        self.data: bytes | int = (value + generation.to_bytes(GENERATION_BYTES, "little")
-                                  if value else generation)
+        self.data: bytes | int = value + pack_generation(generation) if value else generation
         self.perms = with_ignored(perms, ignored)
         self.kids: Children | None = None
 
@@ -125,13 +127,11 @@ class Node:
     def generation(self, generation: int) -> None:
         data = self.data
         self.data = (generation if type(data) is int else
-                     data[:-GENERATION_BYTES]  # type: ignore[index]
-                     + generation.to_bytes(GENERATION_BYTES, "little"))
+                     data[:-GENERATION_BYTES] + pack_generation(generation))  # type: ignore[index]
 
     def write(self, value: bytes, generation: int) -> None:
         """Take a new value, written at ``generation``."""
-        self.data = (value + generation.to_bytes(GENERATION_BYTES, "little")
-                     if value else generation)
+        self.data = value + pack_generation(generation) if value else generation
 
     @property
     def value_len(self) -> int:
