@@ -101,7 +101,8 @@ def op_write(xs: State, conn: Connection, req_id: int, tx_id: int, payload: byte
             if (record_size(len(node.perms), len(value), node.childlen)
                     >= xs.quotas.node_size):
                 raise xs.too_big(view, path)
-        # node.write() and, outside a transaction, the view's calls, inlined (a hot request)
+        # the new value and generation in ``data`` (see Node), and outside a transaction the
+        # view's calls inlined: a hot request
         generation = xs.store.bump()
         node.data = value + pack_generation(generation) if value else generation
         if txn is None:

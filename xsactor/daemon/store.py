@@ -114,29 +114,25 @@ class Node:
     @property
     def value(self) -> bytes:
         data = self.data
-        return b"" if type(data) is int else data[:-GENERATION_BYTES]  # type: ignore[index]
+        return b"" if isinstance(data, int) else data[:-GENERATION_BYTES]
 
     @property
     def generation(self) -> int:
         data = self.data
-        if type(data) is int:
+        if isinstance(data, int):
             return data
-        return int.from_bytes(data[-GENERATION_BYTES:], "little")  # type: ignore[index]
+        return int.from_bytes(data[-GENERATION_BYTES:], "little")
 
     @generation.setter
     def generation(self, generation: int) -> None:
         data = self.data
-        self.data = (generation if type(data) is int else
-                     data[:-GENERATION_BYTES] + pack_generation(generation))  # type: ignore[index]
-
-    def write(self, value: bytes, generation: int) -> None:
-        """Take a new value, written at ``generation``."""
-        self.data = value + pack_generation(generation) if value else generation
+        self.data = (generation if isinstance(data, int) else
+                     data[:-GENERATION_BYTES] + pack_generation(generation))
 
     @property
     def value_len(self) -> int:
         data = self.data
-        return 0 if type(data) is int else len(data) - GENERATION_BYTES  # type: ignore[arg-type]
+        return 0 if isinstance(data, int) else len(data) - GENERATION_BYTES
 
     @property
     def ignored(self) -> frozenset[int] | None:
