@@ -6,7 +6,7 @@ Rows (each measured on both daemons in the same run, ratio embedded / C):
   (how libxenstore, the kernel and every guest talk);
 - pipelined WRITEs/s with no watches, with 1,000 and with 10,000 watches registered by
   another connection on unrelated paths;
-- RSS growth of the daemon process for 100,000 nodes with 32-byte values;
+- RSS growth of the daemon process for 100,000 nodes with distinct 32-byte values;
 - attacks: the worst latency of dom0's READ round trips while a guest floods cheap requests
   (and reads its replies), and the daemon's RSS growth while a guest pipelines READs of a
   4 KB value and never reads the replies.
