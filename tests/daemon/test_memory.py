@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xsactor.daemon.connection import Connection
 from xsactor.daemon.core import XenStore
@@ -126,6 +128,17 @@ def test_a_node_is_three_slots_and_its_value_holds_its_generation() -> None:
     leaf.generation = generation + 5
     assert (leaf.value, leaf.generation) == (b"x" * 32, generation + 5)
     assert leaf.ignored is None and type(leaf.perms) is tuple
+
+
+@given(value=st.binary(max_size=64), generation=st.integers(0, 2**64 - 1),
+       later=st.integers(0, 2**64 - 1))
+def test_value_and_generation_round_trip_through_data(value: bytes, generation: int,
+                                                       later: int) -> None:
+    node = Node(value, generation=generation)
+    assert (node.value, node.value_len, node.generation) == (value, len(value), generation)
+    node.generation = later
+    assert (node.value, node.generation) == (value, later)
+    assert node.copy().data == node.data
 
 
 def test_ignored_entries_ride_on_the_acl() -> None:
