@@ -6,7 +6,7 @@ Rows (each measured on both daemons in the same run, ratio embedded / C):
   (how libxenstore, the kernel and every guest talk);
 - pipelined WRITEs/s with no watches, with 1,000 and with 10,000 watches registered by
   another connection on unrelated paths;
-- RSS growth of the daemon process for 100,000 nodes with 32-byte values;
+- RSS growth of the daemon process for 100,000 nodes with distinct 32-byte values;
 - attacks: the worst latency of dom0's READ round trips while a guest floods cheap requests
   (and reads its replies), and the daemon's RSS growth while a guest pipelines READs of a
   4 KB value and never reads the replies.
@@ -181,15 +181,15 @@ def write_rates(path: str, args: argparse.Namespace) -> dict[int, float]:
 
 # -- memory -------------------------------------------------------------------------------------
 def node_rss_growth(daemon: DaemonUnderTest) -> float:
-    """MB of RSS the daemon grows by for NODES nodes with 32-byte values."""
+    """MB of RSS the daemon grows by for NODES nodes with 32-byte values (distinct per node:
+    the same value everywhere would let a daemon share one object)."""
     pid = daemon_pid(daemon)
-    value = b"x" * 32
     with WireClient(daemon.socket_path, timeout=120) as dom0:
         dom0.write("/rss", b"")
         before = rss_kb(pid)
         batch = 1000
         for first in range(0, NODES, batch):
-            packets = [Packet.write(f"/rss/{i // 1000}/{i % 1000}", value, req_id=i)
+            packets = [Packet.write(f"/rss/{i // 1000}/{i % 1000}", b"%032d" % i, req_id=i)
                        for i in range(first, first + batch)]
             dom0.send(*packets)
             for packet in packets:

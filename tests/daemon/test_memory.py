@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xsactor.daemon.connection import Connection
 from xsactor.daemon.core import XenStore
@@ -16,6 +18,7 @@ from xsactor.daemon.sockets import SocketConnection
 from xsactor.daemon.store import Node, Store
 from xsactor.daemon.toolstack import GuestSpec, replaced_paths
 from xsactor.protocol import Decoder, Op, Packet
+from xsactor.protocol.perms import Access, Perm
 from xsactor.testing.util import wait_for
 
 from .conftest import Client, Engine
@@ -107,6 +110,45 @@ def test_a_leaf_has_no_children_container() -> None:
     assert nodes["/a"].kids is None
     assert nodes["/a"].child_blob() == b""
     assert nodes["/a"].childlen == 0
+
+
+def test_a_node_is_three_slots_and_its_value_holds_its_generation() -> None:
+    """Per node: one three-slot object and one bytes object for value and generation (no int
+    per node); an empty value keeps just the generation; no slot for the rare ignored entries."""
+    engine = Engine()
+    dom0 = engine.dom0()
+    dom0.ok_write("/a/b", "x" * 32)
+    nodes = engine.xs.store.nodes
+    leaf, parent = nodes["/a/b"], nodes["/a"]
+    assert Node.__slots__ == ("data", "kids", "perms")
+    assert isinstance(leaf.data, bytes) and len(leaf.data) == 32 + 8
+    assert leaf.value == b"x" * 32 and leaf.value_len == 32
+    assert parent.data == parent.generation and parent.value == b""
+    generation = leaf.generation
+    leaf.generation = generation + 5
+    assert (leaf.value, leaf.generation) == (b"x" * 32, generation + 5)
+    assert leaf.ignored is None and type(leaf.perms) is tuple
+
+
+@given(value=st.binary(max_size=64), generation=st.integers(0, 2**64 - 1),
+       later=st.integers(0, 2**64 - 1))
+def test_value_and_generation_round_trip_through_data(value: bytes, generation: int,
+                                                       later: int) -> None:
+    node = Node(value, generation=generation)
+    assert (node.value, node.value_len, node.generation) == (value, len(value), generation)
+    node.generation = later
+    assert (node.value, node.generation) == (value, later)
+    assert node.copy().data == node.data
+
+
+def test_ignored_entries_ride_on_the_acl() -> None:
+    node = Node(b"v", (Perm(Access.NONE, 0), Perm(Access.READ, 9)), 7, frozenset({1}))
+    assert node.ignored == frozenset({1}) and [str(p) for p in node.perms] == ["n0", "r9"]
+    clone = node.copy()
+    assert clone.ignored == frozenset({1}) and clone.generation == 7
+    node.ignored = None
+    assert node.ignored is None and type(node.perms) is tuple
+    assert clone.ignored == frozenset({1})
 
 
 def test_nodes_share_child_names_and_acls() -> None:

@@ -16,6 +16,7 @@ from .cparse import atou, onearg
 from .domains import HYPERVISOR_STATES, Domain
 from .ops_nodes import remove
 from .state import OK, State
+from .store import with_ignored
 from .transactions import Transaction
 
 log = get_logger(__name__)
@@ -175,7 +176,8 @@ def _remove_owned(xs: State, domid: int) -> None:
 def _chown_orphans(xs: State, domid: int) -> None:
     for node in xs.store.nodes.values():
         if node.owner == domid:
-            node.perms = xs.store.share((Perm(node.perms[0].access, 0), *node.perms[1:]))
+            node.perms = with_ignored(
+                xs.store.share((Perm(node.perms[0].access, 0), *node.perms[1:])), node.ignored)
             xs.store.account(domid, -1)
             xs.store.account(0, 1)
 

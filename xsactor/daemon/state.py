@@ -119,9 +119,10 @@ class State:
     def path_arg(self, conn: Connection, raw: bytes) -> str:
         """The canonical node path of a path argument: ``raw`` is the string and its NUL (the
         whole payload of a one-argument request). EINVAL if malformed or not a valid path."""
-        cache = self.path_cache.for_home(conn.home)
-        path = cache.get(raw)
+        cache = self.path_cache.homes.get(conn.home)  # for_home(), inlined for a hit
+        path = None if cache is None else cache.get(raw)
         if path is None:
+            cache = self.path_cache.for_home(conn.home)
             end = len(raw) - 1
             if end < 0 or raw.find(b"\0") != end:
                 raise EINVAL("expected one NUL-terminated path")

@@ -10,6 +10,7 @@ modification counter: every write or delete of a node takes the next value (see
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from struct import Struct
 from sys import intern
 
 from ..protocol.paths import join
@@ -59,33 +60,88 @@ class Children:
         return clone
 
 
+class IgnoringACL(tuple[Perm, ...]):
+    """An ACL some of whose entries name a domain that no longer exists (4.17's
+    ``XS_PERM_IGNORE``): ``ignored`` holds their indexes; they stay visible in GET_PERMS but
+    grant nothing. Rare, so it lives in the ACL rather than in a slot of every node."""
+
+    ignored: frozenset[int]
+
+
+def with_ignored(perms: ACL, ignored: frozenset[int] | None) -> ACL:
+    """``perms`` with the entries at ``ignored`` flagged (none: a plain tuple)."""
+    if not ignored:
+        return perms if type(perms) is tuple else tuple(perms)
+    if getattr(perms, "ignored", None) == ignored:
+        return perms
+    acl = IgnoringACL(perms)
+    acl.ignored = ignored
+    return acl
+
+
+GENERATION_BYTES = 8
+"""A node with a value keeps its generation in the value's bytes object, after the value."""
+pack_generation = Struct("<Q").pack
+"""The :data:`GENERATION_BYTES` stored after a value for a generation."""
+
+
 class Node:
     """One node. Mutable: the global tree mutates nodes in place; a transaction works on copies.
 
-    Kept small (there is one per node, and a leaf is most nodes): a leaf has no
-    :class:`Children` (``kids`` is None), and nodes made alike share one ACL tuple.
-    ``ignored`` holds the indexes of ACL entries that name a domain which no longer exists
-    (4.17's ``XS_PERM_IGNORE``): they stay visible in GET_PERMS but grant nothing.
+    Kept small (there is one per node, and a leaf is most nodes): three slots (a fourth
+    would take CPython's allocator to the next 16-byte size class); a leaf has no
+    :class:`Children` (``kids`` is None); nodes made alike share one ACL tuple, which also
+    carries the rare ignored entries (:class:`IgnoringACL`); and ``data`` is the generation
+    alone (an int) for an empty value, else one bytes object, the value followed by the
+    generation in :data:`GENERATION_BYTES` little-endian bytes (no int object per node).
     """
 
-    __slots__ = ("generation", "ignored", "kids", "perms", "value")
+    __slots__ = ("data", "kids", "perms")
 
     def __init__(self, value: bytes = b"", perms: ACL = ROOT_ACL, generation: int = 0,
                  ignored: frozenset[int] | None = None) -> None:
-        self.value = value
-        self.perms = perms
+        self.data: bytes | int = value + pack_generation(generation) if value else generation
+        self.perms = with_ignored(perms, ignored)
         self.kids: Children | None = None
-        self.generation = generation
-        self.ignored = ignored
 
     def copy(self) -> Node:
         clone = Node.__new__(Node)
-        clone.value = self.value
+        clone.data = self.data
         clone.perms = self.perms
         clone.kids = None if self.kids is None else self.kids.copy()
-        clone.generation = self.generation
-        clone.ignored = self.ignored
         return clone
+
+    @property
+    def value(self) -> bytes:
+        data = self.data
+        return b"" if isinstance(data, int) else data[:-GENERATION_BYTES]
+
+    @property
+    def generation(self) -> int:
+        data = self.data
+        if isinstance(data, int):
+            return data
+        return int.from_bytes(data[-GENERATION_BYTES:], "little")
+
+    @generation.setter
+    def generation(self, generation: int) -> None:
+        data = self.data
+        self.data = (generation if isinstance(data, int) else
+                     data[:-GENERATION_BYTES] + pack_generation(generation))
+
+    @property
+    def value_len(self) -> int:
+        data = self.data
+        return 0 if isinstance(data, int) else len(data) - GENERATION_BYTES
+
+    @property
+    def ignored(self) -> frozenset[int] | None:
+        """The indexes of the ACL entries that grant nothing (see :class:`IgnoringACL`)."""
+        return getattr(self.perms, "ignored", None)
+
+    @ignored.setter
+    def ignored(self, ignored: frozenset[int] | None) -> None:
+        self.perms = with_ignored(self.perms, ignored)
 
     @property
     def owner(self) -> int:
@@ -103,7 +159,7 @@ class Node:
 
     def size(self, *, extra_child: str | None = None) -> int:
         """The stored record size (optionally as if ``extra_child`` were added)."""
-        size = record_size(len(self.perms), len(self.value), self.childlen)
+        size = record_size(len(self.perms), self.value_len, self.childlen)
         if extra_child is not None:
             size += len(extra_child) + 1
         return size
