@@ -58,11 +58,13 @@ def void_entries(perms: ACL, ignored: frozenset[int] | None, generation: int,
                  records: Records) -> frozenset[int] | None:
     """The indexes of the non-owner entries 4.17 ignores on a node of ``generation`` read
     now: the flags it carries and those a check adds (what a write of the node keeps)."""
-    void = {index for index in range(1, len(perms))
-            if _void(perms[index].domid, generation, records)}
-    if ignored:
-        void |= ignored
-    return frozenset(void) if void else None
+    void = ignored
+    get = records.get
+    for index in range(1, len(perms)):  # most ACLs have one entry: no loop at all
+        record = get(perms[index].domid & 0xFFFFFFFF)
+        if (record is None or record.generation > generation) and not (void and index in void):
+            void = frozenset((*(void or ()), index))
+    return void
 
 
 def perm_for(who: Identity, perms: ACL, ignored: frozenset[int] | None = None,

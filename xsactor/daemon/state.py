@@ -145,8 +145,10 @@ class State:
     def keep_void(self, node: Node) -> None:
         """Before ``node`` is written: 4.17 writes a node as it read it, so the entries judged
         void on that read stay flagged (``XS_PERM_IGNORE``), whatever records come later."""
-        node.ignored = void_entries(node.perms, node.ignored, node.generation,
-                                    self.domains.table)
+        perms = node.perms
+        if len(perms) > 1:
+            node.ignored = void_entries(perms, node.ignored, node.generation,
+                                        self.domains.table)
 
     def refuse(self, view: View, conn: Connection, path: str, exists: bool,
                perm: int) -> XenStoreError:
