@@ -349,6 +349,40 @@ def test_an_acl_may_name_a_domain_the_daemon_knows_though_the_hypervisor_does_no
     assert_error(fresh_daemon.connect(gone).request(Op.READ, "/acl"), "EACCES")
 
 
+def test_an_acl_entry_counts_for_a_domain_record_no_newer_than_the_node(
+        fresh_daemon: Harness) -> None:
+    """Differential finding (narrow plan, seed 417): 4.17 judges an ACL entry on every check
+    (``chk_domain_generation``): it counts if the named domain has a record made no later
+    than the node was last written. A record made right after a write has that write's
+    generation, so a domid back after RELEASE regains its entry on the node written last,
+    not on older ones, nor on one written while it had no record (that write keeps the
+    entry flagged for good)."""
+    c = fresh_daemon.dom0()
+    domid = fresh_daemon.new_domid()
+    for path in ("/older", "/kept", "/newest"):
+        c.write(path, b"v")
+        assert_ok(c.request(Op.SET_PERMS, path, "n0", f"b{domid}"))
+    c.introduce(domid, 0, 1)
+    c.release(domid)
+    c.write("/kept", b"w")                  # no record for domid: its entry stays flagged
+    c.introduce(domid, 0, 1)                # a record newer than every node: entries void
+    tx = c.start()
+    assert_ok(c.request(Op.SET_PERMS, "/newest", "n0", f"b{domid}", tx_id=tx))  # fresh flags
+    c.write("/newest", b"w", tx_id=tx)
+    c.end(tx)                               # the last write before the new record
+    c.release(domid)
+    assert_ok(c.request(Op.SET_PERMS, "@releaseDomain", "n0", f"r{domid}"))  # a new record
+    fresh_daemon.add_guest(fresh_daemon.spec(domid))
+    g = fresh_daemon.connect(domid)
+    assert g.read("/newest") == b"w"
+    tx = g.start()
+    assert_ok(g.request(Op.MKDIR, "/newest", tx_id=tx))
+    g.end(tx)
+    for path in ("/older", "/kept"):
+        assert_error(g.request(Op.READ, path), "EACCES")
+        assert c.get_perms(path) == ["n0", f"b{domid}"]
+
+
 @pytest.mark.parametrize("state", ["dying", "gone"])
 def test_domain_death_deletes_owned_nodes(daemon: Harness, state: str) -> None:
     g = daemon.guest()

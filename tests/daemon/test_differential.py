@@ -258,7 +258,7 @@ def transcript(kind: str, steps: list[Step]) -> list[tuple[object, ...]]:
 
 RUNS = [("wide", 0, 250), ("wide", 11, 250), ("wide", 24, 250), ("wide", 28, 250),
         ("wide", 131, 250), ("narrow", 110, 600), ("narrow", 128, 600), ("narrow", 252, 600),
-        ("narrow", 405, 800)]
+        ("narrow", 405, 800), ("narrow", 417, 800)]
 """Fixed plans (variant, seed, steps): on each, the daemon before a fix differed from 4.17.
 wide 0 and 28: a node created and removed in one transaction fired at commit; wide 11: a
 domain-exception VIRQ did not check every domain again; wide 24: RM meeting the
@@ -266,8 +266,9 @@ transaction-nodes quota answered ENOSPC, not EIO; wide 131: SET_PERMS asked the 
 about an owner the daemon had a record of; narrow 110 and 128: a commit checked the node
 quota without a creation tried, or missed a SET_PERMS keeping the owner; narrow 252: a
 commit moved node counts to a domain gone for good; narrow 405: a special ACL entry naming a
-vanished domain granted its events. Each finding is also a named conformance
-case (docs/daemon.md lists them)."""
+vanished domain granted its events; narrow 417: an ACL entry naming a domain was judged once,
+at the domain's end, not on every check by its record's generation. Each finding is also a
+named conformance case (docs/daemon.md lists them)."""
 
 
 @pytest.mark.parametrize("variant, seed, length", RUNS)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xsactor.daemon.access import ALL, OWNER, READ, WRITE, perm_for
+from xsactor.daemon.access import ALL, OWNER, READ, WRITE, perm_for, void_entries
+from xsactor.daemon.domains import Domain
 from xsactor.protocol import Op
 from xsactor.protocol.perms import parse_acl
 
@@ -36,6 +37,19 @@ def test_ignored_entries_grant_nothing() -> None:
     assert perm_for(Who(5), acl, frozenset({1})) == READ | WRITE
     assert perm_for(Who(5), acl, frozenset({1, 2})) == 0
     assert OWNER & perm_for(Who(0), acl) == OWNER
+
+
+def test_an_entry_counts_only_for_a_domain_record_no_newer_than_the_node() -> None:
+    """4.17's chk_domain_generation, judged on every check."""
+    acl = parse_acl(["n0", "r5", "b6"])
+    records = {5: Domain(5, generation=10), 6: Domain(6, generation=11)}
+    assert perm_for(Who(5), acl, None, 10, records) == READ
+    assert perm_for(Who(6), acl, None, 10, records) == 0      # record newer than the node
+    assert perm_for(Who(6), acl, None, 11, records) == READ | WRITE
+    assert perm_for(Who(7), parse_acl(["r0", "b7"]), None, 99, records) == READ  # no record
+    assert void_entries(acl, None, 10, records) == frozenset({2})
+    assert void_entries(acl, frozenset({1}), 11, records) == frozenset({1})
+    assert void_entries(acl, None, 11, records) is None
 
 
 @pytest.fixture

@@ -139,7 +139,7 @@ def test_index_delivers_what_a_full_scan_delivers(scenario: dict) -> None:
             hub.fire_special(path)
             naive_special(scanned, path, special_acl)
         else:
-            hub.fire(path, exact, old=None if old is None else (old, None))
+            hub.fire(path, exact, old=None if old is None else (old, None, 0))
             naive_fire(scanned, store, path, exact, old)
     for conn, model in zip(indexed, scanned, strict=True):
         assert conn.events == model.events, f"connection {conn.id}"

@@ -3,8 +3,10 @@
 A :class:`Domain` exists for dom0 (from the start), for every introduced guest, and, as in
 4.17, for any domid that an ACL or a node's ownership refers to (4.17 allocates a domain
 record for accounting). Its ``generation`` is the store's generation when the record was
-made: ACL entries naming a domain whose record vanished (release, death) are flagged ignored
-on every node, so they grant nothing even if the domid comes back.
+made: an ACL entry naming the domain counts only on nodes last written at or after that
+generation (4.17's ``chk_domain_generation``, judged on every check: see ``access.py``), so
+entries naming a domain whose record vanished (release, death) grant nothing, and regain
+nothing on older nodes when the domid comes back.
 
 The hypervisor is simulated: :attr:`Domains.states` holds what ``xc_domain_getinfo`` would
 answer (``running``, ``shutdown``, ``crashed``, ``dying`` or ``gone``; running if unset).

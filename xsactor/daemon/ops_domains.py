@@ -143,7 +143,6 @@ def destroy_domain(xs: State, domain: Domain) -> None:
     xs.domains.remove(domid)
     xs.path_cache.forget(home_path(domid))
     xs.store.forget_acls(domid)
-    _ignore_domid(xs, domid)
     log.info("domain destroyed", domid=domid)
     xs.hub.fire_special(RELEASE_DOMAIN)
 
@@ -180,15 +179,6 @@ def _chown_orphans(xs: State, domid: int) -> None:
                 xs.store.share((Perm(node.perms[0].access, 0), *node.perms[1:])), node.ignored)
             xs.store.account(domid, -1)
             xs.store.account(0, 1)
-
-
-def _ignore_domid(xs: State, domid: int) -> None:
-    """ACL entries naming a vanished domain grant nothing from now on (sticky)."""
-    for node in xs.store.nodes.values():
-        perms = node.perms
-        for index in range(1, len(perms)):
-            if perms[index].domid & 0xFFFFFFFF == domid:
-                node.ignored = frozenset(node.ignored or ()) | {index}
 
 
 def set_domain_state(xs: State, domid: int, state: str) -> None:
@@ -247,7 +237,6 @@ def domain_exception(xs: State) -> None:
             if not domain.introduced:
                 if state == "gone":
                     xs.domains.remove(domid)
-                    _ignore_domid(xs, domid)
                 continue
             if state in ("shutdown", "crashed") and not domain.shutdown:
                 domain.shutdown = True

@@ -14,7 +14,7 @@ from ..protocol.packets import split_args
 from ..protocol.paths import basename, join
 from ..protocol.paths import parent as parent_of
 from ..protocol.perms import ACL, Perm, acl_payload, parse_acl
-from .access import OWNER, READ, WRITE, perm_for
+from .access import OWNER, READ, WRITE, perm_for, void_entries
 from .connection import Connection
 from .cparse import atou
 from .state import OK, State, View
@@ -32,7 +32,8 @@ def op_read(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes
     # get_node() and node.value, inlined: the hottest request
     node = xs.store.nodes.get(path) if txn is None else txn.read(path)
     if node is None or not (conn.privileged
-                            or perm_for(conn, node.perms, node.ignored) & READ):
+                            or perm_for(conn, node.perms, node.ignored, node.generation,
+                                        xs.domains.table) & READ):
         raise xs.refuse(txn or xs.glob, conn, path, node is not None, READ)
     data = node.data
     conn.reply(Op.READ, req_id, tx_id, data[:-GENERATION_BYTES] if type(data) is bytes else b"")
@@ -96,11 +97,12 @@ def op_write(xs: State, conn: Connection, req_id: int, tx_id: int, payload: byte
         create(xs, view, conn, path, value)
     else:
         if not conn.privileged:
-            if not perm_for(conn, node.perms, node.ignored) & WRITE:
+            if not xs.rights(conn, node) & WRITE:
                 raise xs.refuse(view, conn, path, True, WRITE)
             if (record_size(len(node.perms), len(value), node.childlen)
                     >= xs.quotas.node_size):
                 raise xs.too_big(view, path)
+        xs.keep_void(node)
         # the new value and generation in ``data`` (see Node), and outside a transaction the
         # view's calls inlined: a hot request
         generation = xs.store.bump()
@@ -121,7 +123,7 @@ def op_mkdir(xs: State, conn: Connection, req_id: int, tx_id: int, payload: byte
     node = view.read(path)
     if node is None:
         create(xs, view, conn, path, b"")
-    elif not (conn.privileged or perm_for(conn, node.perms, node.ignored) & WRITE):
+    elif not (conn.privileged or xs.rights(conn, node) & WRITE):
         raise xs.refuse(view, conn, path, True, WRITE)
     conn.reply(Op.MKDIR, req_id, tx_id, OK)
 
@@ -153,7 +155,8 @@ def create(xs: State, view: View, conn: Connection, path: str, value: bytes) -> 
         top_parent_path = parent_of(top_parent_path)
         top_parent = view.read(top_parent_path)
     perms = top_parent.perms
-    ignored = top_parent.ignored
+    # the new nodes copy its ACL as read, with the entries judged void flagged
+    ignored = void_entries(perms, top_parent.ignored, top_parent.generation, xs.domains.table)
     unprivileged = not conn.privileged
     if unprivileged:
         perms = store.share((Perm(perms[0].access, conn.domid), *perms[1:]))
@@ -184,6 +187,7 @@ def create(xs: State, view: View, conn: Connection, path: str, value: bytes) -> 
             node.add_child(basename(names[level - 1]))
         new_nodes.append(node)
         view.store_node(names[level], node)
+    top_parent.ignored = ignored
     top_parent.add_child(basename(names[-1]))
     top_parent.generation = generations[-1]
     view.store_node(top_parent_path, top_parent)
@@ -243,11 +247,13 @@ def remove(xs: State, view: View, root: str, root_node: Node) -> None:
         view.fire(path, bool(stack), node, None, in_walk_parent)
         view.account(node.owner, -1)
         if in_walk_parent is not None:
+            xs.keep_void(in_walk_parent)
             in_walk_parent.remove_child(basename(path))
             in_walk_parent.generation = store.bump()
             view.store_node(stack[-1][0], in_walk_parent)
     if not parent.remove_child(basename(root)):
         raise EIO("child not in parent's list", path=root)
+    xs.keep_void(parent)
     parent.generation = store.bump()
     view.store_node(parent_path, parent)
 
@@ -284,7 +290,7 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
             raise xs.too_big(view, path)
     # Domain records only once the request is sure to succeed: a refusal changes nothing.
     _touch_domains(xs, perms, ignored)
-    old = (node.perms, node.ignored)
+    old = (node.perms, node.ignored, node.generation)
     # 4.17 takes the node from its old owner's count and gives it to the new one, the same
     # or not: in a transaction both count as touched (the commit's quota check sees them).
     view.account(node.owner, -1)

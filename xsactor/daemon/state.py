@@ -15,7 +15,7 @@ from typing import Protocol
 from ..protocol.errors import EACCES, EINVAL, EIO, ENOENT, ENOSPC, XenStoreError
 from ..protocol.paths import INTRODUCE_DOMAIN, RELEASE_DOMAIN, ancestors, validate
 from ..protocol.perms import ACL, Access, Perm
-from .access import perm_for
+from .access import Identity, perm_for, void_entries
 from .connection import Connection
 from .domains import Domain, Domains
 from .pathcache import DEFAULT_BUDGET, PathCache
@@ -64,7 +64,7 @@ class State:
         self.domains = Domains()
         self.special: dict[str, ACL] = {INTRODUCE_DOMAIN: (Perm(Access.NONE, 0),),
                                         RELEASE_DOMAIN: (Perm(Access.NONE, 0),)}
-        self.hub = WatchHub(self.store, self.special.get)
+        self.hub = WatchHub(self.store, self.special.get, self.domains.table)
         self.glob = GlobalView(self.store, self.hub)
         self.connections: dict[int, Connection] = {}
         self.path_cache = PathCache(path_cache_bytes)
@@ -136,8 +136,20 @@ class State:
         for ancestor in ancestors(path):
             node = view.read(ancestor)
             if node is not None:
-                return perm_for(conn, node.perms, node.ignored)
+                return self.rights(conn, node)
         return 0
+
+    def rights(self, who: Identity, node: Node) -> int:
+        """The rights ``who`` has on ``node`` (4.17's ``perm_for``, on entries judged now)."""
+        return perm_for(who, node.perms, node.ignored, node.generation, self.domains.table)
+
+    def keep_void(self, node: Node) -> None:
+        """Before ``node`` is written: 4.17 writes a node as it read it, so the entries judged
+        void on that read stay flagged (``XS_PERM_IGNORE``), whatever records come later."""
+        perms = node.perms
+        if len(perms) > 1:
+            node.ignored = void_entries(perms, node.ignored, node.generation,
+                                        self.domains.table)
 
     def refuse(self, view: View, conn: Connection, path: str, exists: bool,
                perm: int) -> XenStoreError:
@@ -154,7 +166,7 @@ class State:
         """The node at ``path`` if the caller has ``perm`` on it; else 4.17's refusal."""
         node = view.read(path)
         if node is not None and (conn.privileged
-                                 or perm_for(conn, node.perms, node.ignored) & perm == perm):
+                                 or self.rights(conn, node) & perm == perm):
             return node
         raise self.refuse(view, conn, path, node is not None, perm)
 

@@ -96,7 +96,8 @@ class Transaction:
         if node is None:
             record = Record(NO_GENERATION, True, None, None)
         else:
-            record = Record(node.generation, True, node.copy(), (node.perms, node.ignored))
+            record = Record(node.generation, True, node.copy(),
+                            (node.perms, node.ignored, node.generation))
         self.accessed[path] = record
         return record.node
 

@@ -31,10 +31,11 @@ from typing import Protocol
 from ..protocol.ops import PAYLOAD_MAX
 from ..protocol.paths import parent as parent_path
 from ..protocol.perms import ACL
-from .access import READ, Identity, perm_for
+from .access import READ, Identity, Records, perm_for
 from .store import Node, Store
 
-OldPerms = tuple[ACL, frozenset[int] | None]
+OldPerms = tuple[ACL, frozenset[int] | None, int]
+"""A node's ACL before a change: its entries, their flags and the node's generation."""
 
 
 class Watch:
@@ -80,9 +81,11 @@ def _registration(entry: Entry) -> int:
 class WatchHub:
     """Who watches what (indexed by path), and delivery of events to their output queues."""
 
-    def __init__(self, store: Store, special_acl: Callable[[str], ACL | None]) -> None:
+    def __init__(self, store: Store, special_acl: Callable[[str], ACL | None],
+                 records: Records | None = None) -> None:
         self.store = store
         self.special_acl = special_acl
+        self.records = records  # the domain records that decide which entries count
         self.index: dict[str, Bucket] = {}
         self.dirty: set[Watcher] = set()
         self._seq = itertools.count(1)
@@ -193,17 +196,19 @@ class WatchHub:
 
     def _permitted(self, conn: Watcher, path: str, node: Node | None,
                    old: OldPerms | None, parent: Node | None) -> bool:
-        if old is not None and perm_for(conn, old[0], old[1]) & READ:
+        records = self.records
+        if old is not None and perm_for(conn, old[0], old[1], old[2], records) & READ:
             return True
         nodes = self.store.nodes
         if node is None:
             node = nodes.get(path)
             if node is None:
                 return False
-        if perm_for(conn, node.perms, node.ignored) & READ:
+        if perm_for(conn, node.perms, node.ignored, node.generation, records) & READ:
             return True
         if parent is None:
             parent = nodes.get(parent_path(path))
             if parent is None:
                 return False
-        return bool(perm_for(conn, parent.perms, parent.ignored) & READ)
+        return bool(perm_for(conn, parent.perms, parent.ignored, parent.generation, records)
+                    & READ)
