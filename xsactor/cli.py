@@ -335,7 +335,9 @@ COMMANDS: dict[str, Command] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xsactor", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="xsactor", description="XenStore for Python guest agents: xenstore-utils' tools, "
+        "the embedded xenstored, the agent runner and the demo.")
     parser.add_argument("--version", action="version", version=f"xsactor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
