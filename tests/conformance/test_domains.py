@@ -328,6 +328,33 @@ def test_death_and_a_resumed_shut_down_domain_in_one_domain_exception(
     assert c.drain_events() == ([RELEASED, RELEASED] if newer_dies else [RELEASED])
 
 
+@pytest.mark.parametrize("sender", ["dom0", "guest"])
+def test_a_refused_set_perms_makes_the_records_of_the_domains_it_names(
+        fresh_daemon: Harness, sender: str) -> None:
+    """Differential finding (narrow 2003, 2021): 4.17 makes a record for each domain an ACL
+    names (``domain_alloc_permrefs``) before it looks for the node, so a SET_PERMS refused,
+    from dom0 or a guest, still makes them. A domain introduced later keeps that older record
+    and its place in the newest-first check: a resumed, still crashed domain introduced after
+    the record was made is checked before it, and its notification is dropped when it dies."""
+    ctl, c = fresh_daemon.dom0(), fresh_daemon.dom0()
+    named = fresh_daemon.new_domid()
+    if sender == "dom0":
+        refused = ctl.request(Op.SET_PERMS, fresh_daemon.p("missing"), "n0", f"r{named}")
+    else:
+        g = fresh_daemon.guest()
+        refused = g.request(Op.SET_PERMS, fresh_daemon.p("missing"), f"n{g.domid}",
+                            f"r{named}")
+    assert refused.op == Op.ERROR
+    resumed = fresh_daemon.add_guest()
+    fresh_daemon.add_guest(fresh_daemon.spec(named))
+    watch(c, "@releaseDomain", "rel")
+    fresh_daemon.set_domain_state(resumed, "crashed")
+    assert c.next_event() == RELEASED
+    assert_ok(ctl.request(Op.RESUME, resumed))
+    fresh_daemon.set_domain_state(named, "gone")
+    assert c.drain_events() == [RELEASED]
+
+
 def test_an_acl_may_name_a_domain_the_daemon_knows_though_the_hypervisor_does_not(
         fresh_daemon: Harness) -> None:
     """Differential finding: 4.17 takes an ACL entry's domain as existing when it has a record

@@ -258,7 +258,8 @@ def transcript(kind: str, steps: list[Step]) -> list[tuple[object, ...]]:
 
 RUNS = [("wide", 0, 250), ("wide", 11, 250), ("wide", 24, 250), ("wide", 28, 250),
         ("wide", 131, 250), ("narrow", 110, 600), ("narrow", 128, 600), ("narrow", 252, 600),
-        ("narrow", 405, 800), ("narrow", 417, 800)]
+        ("narrow", 405, 800), ("narrow", 417, 800), ("narrow", 2003, 800),
+        ("narrow", 2021, 170)]
 """Fixed plans (variant, seed, steps): on each, the daemon before a fix differed from 4.17.
 wide 0 and 28: a node created and removed in one transaction fired at commit; wide 11: a
 domain-exception VIRQ did not check every domain again; wide 24: RM meeting the
@@ -267,7 +268,9 @@ about an owner the daemon had a record of; narrow 110 and 128: a commit checked 
 quota without a creation tried, or missed a SET_PERMS keeping the owner; narrow 252: a
 commit moved node counts to a domain gone for good; narrow 405: a special ACL entry naming a
 vanished domain granted its events; narrow 417: an ACL entry naming a domain was judged once,
-at the domain's end, not on every check by its record's generation. Each finding is also a
+at the domain's end, not on every check by its record's generation; narrow 2003 and 2021:
+a refused SET_PERMS made no records for the domains it named, so the domains' check order on
+a domain-exception VIRQ differed (a doubled ``@releaseDomain``). Each finding is also a
 named conformance case (docs/daemon.md lists them)."""
 
 

@@ -268,6 +268,9 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
         raise ENOSPC("too many permissions")
     perms = parse_acl(entries)
     ignored = _unknown_domains(xs, perms)
+    # 4.17 makes the records before anything can refuse (domain_alloc_permrefs): a refused
+    # request makes them too, and their age decides the order domains are checked in.
+    _touch_domains(xs, perms, ignored)
     if 0 in ignored:
         raise ENOENT("owner domain does not exist")
     if raw_path.startswith(b"@"):
@@ -275,7 +278,6 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
         # paths) and never grant anything: keep it without them.
         _set_special_perms(xs, conn, raw_path.decode("latin-1"),
                            tuple(p for i, p in enumerate(perms) if i not in ignored))
-        _touch_domains(xs, perms, ignored)
         conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
         return
     path = xs.path_arg(conn, raw_path + b"\0")
@@ -288,8 +290,6 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
         if (record_size(len(perms), node.value_len, node.childlen)
                 >= xs.quotas.node_size):
             raise xs.too_big(view, path)
-    # Domain records only once the request is sure to succeed: a refusal changes nothing.
-    _touch_domains(xs, perms, ignored)
     old = (node.perms, node.ignored, node.generation)
     # 4.17 takes the node from its old owner's count and gives it to the new one, the same
     # or not: in a transaction both count as touched (the commit's quota check sees them).
