@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import EACCES, ConnectionLost
+from xsactor.protocol.ops import DOMID_FIRST_RESERVED
 from xsactor.testing.daemons import EmbeddedDaemonProcess
 from xsactor.testing.flood import flooding
 from xsactor.testing.util import rss_kb, wait_for
@@ -261,6 +262,20 @@ def test_refused_set_perms_makes_records_only_for_domains_that_exist(engine: Eng
     assert dom0.err(Op.CONTROL, "quota", "1000") == "ENOENT"
     assert guest.err(Op.SET_PERMS, "/private", f"n{GUEST}", "r1004") == "EACCES"
     assert set(engine.xs.domains.table) == known | {1004}  # 1004 exists: as 4.17
+
+
+def test_requests_cannot_make_records_past_the_domids_xen_has(engine: Engine) -> None:
+    """No domain has a reserved id (DOMID_FIRST_RESERVED and above), so naming any number of
+    them in ACLs makes no record: the records requests can make are bounded as on Xen."""
+    engine.add_guest(GUEST)
+    guest = engine.guest(GUEST)
+    engine.dom0().write("/private", b"")
+    known = set(engine.xs.domains.table)
+    for first in range(DOMID_FIRST_RESERVED, DOMID_FIRST_RESERVED + 4000, 4):
+        entries = [f"r{domid}" for domid in range(first, first + 4)]
+        assert guest.err(Op.SET_PERMS, "/private", f"n{GUEST}", *entries) == "EACCES"
+    guest.call(Op.SET_PERMS, "data", f"n{GUEST}", f"r{DOMID_FIRST_RESERVED + 1}", "r4294967295")
+    assert set(engine.xs.domains.table) == known
 
 
 def test_refused_write_creates_no_domain_record(engine: Engine) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..protocol.ops import DOMID_SELF
+from ..protocol.ops import DOMID_FIRST_RESERVED, DOMID_SELF
 
 HYPERVISOR_STATES = ("running", "shutdown", "crashed", "dying", "gone")
 
@@ -69,5 +69,7 @@ class Domains:
         return self.table.pop(domid, None)
 
     def exists(self, domid: int) -> bool:
-        """Whether the (simulated) hypervisor knows the domain."""
-        return self.states.get(domid) != "gone"
+        """Whether the (simulated) hypervisor knows the domain: any domid below Xen's
+        reserved ones that was not destroyed (as the reference harness's stub answers). The
+        reserved bound also bounds the domain records requests can make."""
+        return domid < DOMID_FIRST_RESERVED and self.states.get(domid) != "gone"

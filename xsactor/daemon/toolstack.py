@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..protocol.errors import EAGAIN, ENOENT
+from ..protocol.ops import DOMID_FIRST_RESERVED
 from ..protocol.paths import home_path
 from ..protocol.perms import ACL, Access, Perm
 
@@ -65,8 +66,9 @@ class GuestSpec:
     cmdline: str = ""
 
     def __post_init__(self) -> None:
-        if not 0 < self.domid < 0x7FF0:
-            raise ValueError(f"guest domid must be in 1..32751, not {self.domid}")
+        if not 0 < self.domid < DOMID_FIRST_RESERVED:
+            raise ValueError(f"guest domid must be in 1..{DOMID_FIRST_RESERVED - 1}, "
+                             f"not {self.domid}")
         if not self.name:
             object.__setattr__(self, "name", f"guest{self.domid}")
         if not self.uuid:

@@ -19,7 +19,9 @@ ABS_PATH_MAX = 3072
 REL_PATH_MAX = 2048
 """XENSTORE_REL_PATH_MAX; also 4.17's effective limit for the part after a domain prefix."""
 
-DOMID_SELF = 0x7FF0
+DOMID_FIRST_RESERVED = 0x7FF0
+"""Xen's first reserved domain id: no domain has this id or a larger one."""
+DOMID_SELF = DOMID_FIRST_RESERVED
 
 
 class Op(enum.IntEnum):

@@ -35,6 +35,7 @@ from ...daemon.domains import HYPERVISOR_STATES as DOMAIN_STATES
 from ...daemon.toolstack import GuestSpec
 from ...logs import get_logger
 from ...protocol import ConnectionLost, Op
+from ...protocol.ops import DOMID_FIRST_RESERVED
 from ..toolstack import boot_dom0, create_guest
 from ..util import accepts_connections, short_tempdir, wait_for
 from ..wire import WireClient
@@ -212,7 +213,7 @@ class ReferenceDaemon:
         """
         if state not in DOMAIN_STATES:
             raise ValueError(f"state must be one of {', '.join(DOMAIN_STATES)}, not {state!r}")
-        if not 0 < domid < 0x7FF0:
+        if not 0 < domid < DOMID_FIRST_RESERVED:
             raise ValueError(f"not a guest domid: {domid}")
         self._require_running()
         _fresh_file(self.stub_dir / f"state-{domid}", state.encode() + b"\n")

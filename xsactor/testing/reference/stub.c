@@ -166,8 +166,8 @@ int xc_domain_getinfo(void *xch, uint32_t first_domid, unsigned int max_doms,
     ssize_t n;
 
     (void)xch;
-    if (max_doms == 0)
-        return 0;
+    if (max_doms == 0 || first_domid >= MAX_DOMID)
+        return 0; /* no domain has a reserved id (DOMID_FIRST_RESERVED and above) */
     stub_path(path, "state", (int)first_domid);
     fd = raw_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd >= 0) {
