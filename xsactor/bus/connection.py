@@ -576,7 +576,9 @@ class Connection:
         cls = BusClosed if self._closing else ConnectionLost
         for entry in pending.values():
             entry.set_exception(cls(f"{self.name}: {reason}"))
-        if pending or reason != "closed":
+        if self._closing:
+            self._log.debug("connection closed", unanswered_requests=len(pending))
+        elif pending or reason != "closed":
             self._log.info("connection lost", reason=reason, failed_requests=len(pending))
 
     def _run(self, transport: Transport | None) -> None:
