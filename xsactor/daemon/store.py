@@ -61,9 +61,10 @@ class Children:
 
 
 class IgnoringACL(tuple[Perm, ...]):
-    """An ACL some of whose entries name a domain that no longer exists (4.17's
-    ``XS_PERM_IGNORE``): ``ignored`` holds their indexes; they stay visible in GET_PERMS but
-    grant nothing. Rare, so it lives in the ACL rather than in a slot of every node."""
+    """An ACL some of whose entries are flagged void (4.17's ``XS_PERM_IGNORE``): those a
+    check found void when the node was written (:func:`~xsactor.daemon.access.void_entries`).
+    ``ignored`` holds their indexes; they stay visible in GET_PERMS but grant nothing. Rare,
+    so it lives in the ACL rather than in a slot of every node."""
 
     ignored: frozenset[int]
 
@@ -136,7 +137,9 @@ class Node:
 
     @property
     def ignored(self) -> frozenset[int] | None:
-        """The indexes of the ACL entries that grant nothing (see :class:`IgnoringACL`)."""
+        """The indexes of the ACL entries flagged void when the node was written (see
+        :class:`IgnoringACL`); an entry whose domain record is missing or newer than the
+        node grants nothing either (:mod:`xsactor.daemon.access`)."""
         return getattr(self.perms, "ignored", None)
 
     @ignored.setter
