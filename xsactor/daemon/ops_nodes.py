@@ -267,10 +267,9 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     if not conn.privileged and len(entries) > xs.quotas.permissions:
         raise ENOSPC("too many permissions")
     perms = parse_acl(entries)
-    ignored = _unknown_domains(xs, perms)
     # 4.17 makes the records before anything can refuse (domain_alloc_permrefs): a refused
     # request makes them too, and their age decides the order domains are checked in.
-    _touch_domains(xs, perms, ignored)
+    ignored = _alloc_permrefs(xs, perms)
     if 0 in ignored:
         raise ENOENT("owner domain does not exist")
     if raw_path.startswith(b"@"):
@@ -303,21 +302,19 @@ def op_set_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     conn.reply(Op.SET_PERMS, req_id, tx_id, OK)
 
 
-def _unknown_domains(xs: State, perms: ACL) -> frozenset[int]:
+def _alloc_permrefs(xs: State, perms: ACL) -> frozenset[int]:
     """4.17's domain_alloc_permrefs: an entry names a valid domain if the daemon has a record
-    for it, or else if the hypervisor knows it; the indexes of the others, which are kept but
-    grant nothing (an unknown owner is ENOENT)."""
+    for it, or else if the hypervisor knows it (a record is made for it then); the indexes of
+    the others, which are kept but grant nothing (an unknown owner is ENOENT)."""
     domains = xs.domains
-    return frozenset(index for index, entry in enumerate(perms)
-                     if domains.get(entry.domid & 0xFFFFFFFF) is None
-                     and not domains.exists(entry.domid & 0xFFFFFFFF))
-
-
-def _touch_domains(xs: State, perms: ACL, unknown: frozenset[int]) -> None:
-    """Records for the valid domains the ACL names (4.17 makes them)."""
+    unknown = []
     for index, entry in enumerate(perms):
-        if index not in unknown:
-            xs.touch_domain(entry.domid)
+        domid = entry.domid & 0xFFFFFFFF
+        if domains.get(domid) is not None or domains.exists(domid):
+            xs.touch_domain(domid)
+        else:
+            unknown.append(index)
+    return frozenset(unknown)
 
 
 def _set_special_perms(xs: State, conn: Connection, name: str, perms: ACL) -> None:
