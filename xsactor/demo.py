@@ -34,7 +34,7 @@ from .daemon.config import DaemonConfig
 from .daemon.server import Daemon
 from .daemon.toolstack import GuestSpec
 from .examples import domains, guest, vif
-from .runner import ConnectionGate, watch_registrar
+from .runner import HostedTree, host_tree
 
 GUEST = 5
 STEP_TIMEOUT = 5.0
@@ -52,13 +52,9 @@ def run(out: TextIO, level: str = "info") -> int:
                  guest=guest_socket)
         with Client(daemon.socket_path, name="dom0") as dom0, \
                 Client(guest_socket, name="guest") as domu:
-            previous = (sup.set_watch_registrar(watch_registrar(domu)),
-                        sup.set_default_gate(ConnectionGate(domu)))
             try:
                 return Toolstack(daemon, dom0, domu).play()
             finally:
-                sup.set_watch_registrar(previous[0])
-                sup.set_default_gate(previous[1])
                 px.release_self()
 
 
@@ -80,22 +76,22 @@ class Toolstack:
         return self.dom0.wait_for(fn, STEP_TIMEOUT)
 
     def play(self) -> int:
-        px.trap_exit(True)
         me = self.me
         actions = {name: (lambda name=name: px.send(me, ("guest kernel", name)))
                    for name in ("poweroff", "halt", "reboot")}
-        dom0_root = sup.start_link(SupFlags(intensity=3, period=10),
-                                   [domains.child(self.dom0),
-                                    vif.backend_child(self.dom0, GUEST)], name="dom0")
-        guest_root = guest.agent(self.domu, actions, report=self.strict_report).start()
+        dom0_tree = host_tree(sup.supervisor_spec(
+            "dom0", SupFlags(intensity=3, period=10),
+            [domains.child(self.dom0), vif.backend_child(self.dom0, GUEST)], name="dom0"),
+            self.dom0, STEP_TIMEOUT)
+        guest_tree = host_tree(guest.agent(self.domu, actions, report=self.strict_report),
+                               self.domu, STEP_TIMEOUT)
         self.connect_vif()
         self.memory_target()
         self.bad_value()
         self.detach_vif()
-        self.shutdown(guest_root)
+        self.shutdown(guest_tree)
         self.destroy()
-        px.exit(dom0_root, "shutdown")
-        px.receive(("EXIT", dom0_root, px.ANY), STEP_TIMEOUT)
+        dom0_tree.stop(STEP_TIMEOUT)
         log.info("demo done")
         return 0
 
@@ -150,14 +146,13 @@ class Toolstack:
         vif.remove_vif(self.dom0, GUEST)
         self.step("vif 0 closed on both sides and removed")
 
-    def shutdown(self, guest_root: px.Pid) -> None:
+    def shutdown(self, guest_tree: HostedTree) -> None:
         self.step("ask the guest to power off (xl shutdown)")
         self.dom0.write(f"{self.home}/control/shutdown", "poweroff")
         request = px.receive(("guest kernel", px.ANY), STEP_TIMEOUT)[1]
         cleared = self.dom0.read_str(f"{self.home}/control/shutdown")
         self.step("the guest acknowledged and acts", request=request, control_shutdown=cleared)
-        px.exit(guest_root, "shutdown")  # the guest's kernel stops its agents...
-        px.receive(("EXIT", guest_root, px.ANY), STEP_TIMEOUT)
+        guest_tree.stop(STEP_TIMEOUT)  # the guest's kernel stops its agents...
         self.domu.close()
         self.daemon.set_domain_state(GUEST, "shutdown")  # ... and the hypervisor reports it
         self.step("the hypervisor reports the domain shut down", domid=GUEST)

@@ -111,7 +111,7 @@ class _Any:
 
 
 ANY: Any = _Any()
-"""In a :func:`receive` pattern: matches any value."""
+"""In a :func:`~.process.receive` pattern: matches any value."""
 
 
 def is_reason(reason: Any, atom: str) -> bool:

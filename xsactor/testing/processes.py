@@ -11,7 +11,7 @@ import contextlib
 import functools
 import gc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import gevent
@@ -23,13 +23,22 @@ from greenlet import greenlet as RawGreenlet
 from ..actors import process
 from .util import wait_for
 
-__all__ = ["live_greenlets", "no_leftover_processes", "no_leftovers"]
+__all__ = ["live_greenlets", "no_leftover_processes", "no_leftovers", "unwind"]
 
 
 def live_greenlets() -> set[RawGreenlet]:
     """Every greenlet started or scheduled and not finished, except hubs and main ones (a full
     heap scan: slow, done once)."""
     return {obj for obj in gc.get_objects() if isinstance(obj, RawGreenlet) and _running(obj)}
+
+
+def unwind(greenlets: Iterable[RawGreenlet]) -> None:
+    """Throw GreenletExit into each started greenlet, from the hub (an unscheduled one is left
+    to the collector)."""
+    loop = gevent.get_hub().loop
+    for g in greenlets:
+        if g:
+            loop.run_callback(g.throw, gevent.GreenletExit())
 
 
 def _running(g: RawGreenlet) -> bool:
@@ -81,10 +90,7 @@ def no_leftovers(timeout: float = 2.0) -> Iterator[None]:
                  sleep=gevent.sleep)
     stray = tracker.running() - before
     if stray:
-        loop = gevent.get_hub().loop
-        for g in stray:
-            if g:  # started: unwind it; an unscheduled one is left to the collector
-                loop.run_callback(g.throw, gevent.GreenletExit())
+        unwind(stray)
         gevent.sleep(0)
         pytest.fail(f"greenlets left after the test: {sorted(map(repr, stray))}", pytrace=False)
 

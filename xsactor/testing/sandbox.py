@@ -32,7 +32,7 @@ from ..bus.connection import Connection
 from ..bus.default import set_default
 from ..daemon.toolstack import GuestSpec, replaced_paths
 from ..protocol.errors import ENOENT
-from .processes import live_greenlets
+from .processes import live_greenlets, unwind
 from .util import scratch_dir, wait_for
 
 __all__ = ["DAEMON_KINDS", "Agent", "LeakError", "Sandbox"]
@@ -335,14 +335,12 @@ class Sandbox:
                      error=LeakError, sleep=gevent.sleep)
         except LeakError:
             left = leaked()
-            loop = gevent.get_hub().loop
             for item in left:
                 if isinstance(item, px.Pid):
                     px.exit(item, px.KILL)
                 elif isinstance(item, Connection):
                     item.close()
-                elif item:  # a started greenlet: unwind it
-                    loop.run_callback(item.throw, gevent.GreenletExit())
+            unwind(item for item in left if not isinstance(item, px.Pid | Connection))
             gevent.sleep(0)
             raise LeakError(f"left behind after the agents stopped: {left!r}") from None
 
