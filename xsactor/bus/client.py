@@ -296,12 +296,9 @@ class Client:
         payload = self._path(path)
         if self._recorders:
             self._record(path)
-        tx_id = self._tx(tid) if tid else 0
         try:
-            return self.conn.call(Op.READ, payload, tx_id, timeout=timeout, path=path)
+            return self._call(Op.READ, payload, tid, timeout, path)
         except ENOENT:
-            if tx_id and self._stale(tx_id):
-                raise EAGAIN(_RESUMED, path=path) from None
             if default is _NOTHING:
                 raise
             return default
