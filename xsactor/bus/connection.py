@@ -318,8 +318,7 @@ class Connection:
             else:
                 reply = result.get()
         else:
-            if timeout is None:
-                timeout = self._timeout if self._device is not None else None  # never forever
+            timeout = self.timeout_of(timeout)
             timer = None if timeout is None else Timeout.start_new(timeout)
             try:
                 reply = result.get()
@@ -340,8 +339,11 @@ class Connection:
         raise ProtocolError(f"{op_name(op)} answered with {op_name(reply_op)}")
 
     def timeout_of(self, timeout: Any) -> float | None:
-        """A request's timeout in seconds: ``_DEFAULT`` is the connection's (None: none)."""
-        return self._timeout if timeout is _DEFAULT else timeout
+        """A request's timeout in seconds: ``_DEFAULT`` is the connection's (None: none), and
+        so is None on the device (no request there waits forever: see :meth:`_begin`)."""
+        if timeout is _DEFAULT or (timeout is None and self._device is not None):
+            return self._timeout
+        return timeout
 
     def _expire(self, req_id: int) -> None:
         """The default timeout: a deadline in a FIFO swept by one timer, far cheaper than a
