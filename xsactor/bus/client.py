@@ -338,11 +338,10 @@ class Client:
         payload = self._path(path)
         if self._recorders:
             self._record(path)
-        tx_id = self._tx(tid)
         try:
             reply = self._call(Op.DIRECTORY, payload, tid, timeout, path)
         except E2BIG:
-            reply = self._directory_parts(path, payload, tx_id, timeout)
+            reply = self._directory_parts(path, payload, self._tx(tid), timeout)
         return [name.decode() for name in split_args(reply)]
 
     def _directory_parts(self, path: str, payload: bytes, tx_id: int, timeout: Any,
@@ -422,7 +421,7 @@ class Client:
             try:
                 self._domid = self.read_integer("domid", timeout=timeout)
             except (ENOENT, EACCES):
-                if self.conn.kind != "socket":
+                if self.conn.kind != SOCKET:
                     raise
                 self._domid = 0  # a bare privileged socket without xen-init-dom0's keys
         return self._domid
