@@ -306,7 +306,7 @@ class Connection:
         req_id = self._enqueue(op, payload, tx_id, result)
         if timeout is _DEFAULT:
             if self._timeout is not None:
-                self._expire(req_id)
+                self._add_deadline(req_id)
                 try:
                     reply = result.get()
                 except BaseException:
@@ -345,9 +345,9 @@ class Connection:
             return self._timeout
         return timeout
 
-    def _expire(self, req_id: int) -> None:
-        """The default timeout: a deadline in a FIFO swept by one timer, far cheaper than a
-        timer per request."""
+    def _add_deadline(self, req_id: int) -> None:
+        """Give request ``req_id`` the default timeout: a deadline in a FIFO that one timer
+        sweeps (:meth:`_sweep`), far cheaper than a timer per request."""
         assert self._timeout is not None
         self._expiry.append((time.monotonic() + self._timeout, req_id))
         if not self._sweeper.active:
@@ -419,7 +419,7 @@ class Connection:
             return False
         req_id = self._enqueue(op, payload, tx_id, _Ignore(op) if entry is None else entry)
         if self._timeout is not None:
-            self._expire(req_id)
+            self._add_deadline(req_id)
         return True
 
     # -- watches -------------------------------------------------------------------------
@@ -554,7 +554,7 @@ class Connection:
             req_id = self._enqueue(Op.WATCH, join_args(watch.path, watch.wire_token), 0,
                                    _WatchRestore(self, watch))
             if self._timeout is not None:
-                self._expire(req_id)
+                self._add_deadline(req_id)
         self._log.debug("connected", transport=transport.name, kind=transport.kind,
                         generation=self.generation)
         self._set_state(State.CONNECTED)
