@@ -5,6 +5,7 @@
 - ``proxy``: the proxy in front of the embedded daemon, for tests that need its hooks (gate,
   received packets, injection, dropped connections);
 - ``embedded``: the embedded daemon only (domain lifecycle: ``set_domain_state``);
+- ``kernel``: the fake xenbus device (``xsactor.testing.xenbus_device``) of guest ``GUEST``;
 - ``client`` / ``guest_client``: :class:`xsactor.Client` connections (fast reconnect backoff).
 
 Tests run in the main greenlet, whose mailbox outlives a test: it is emptied around each one.
@@ -25,6 +26,7 @@ from xsactor.daemon.config import DaemonConfig
 from xsactor.daemon.server import Daemon
 from xsactor.testing.util import scratch_dir, wait_for
 from xsactor.testing.watches import no_stray_watches
+from xsactor.testing.xenbus_device import XenbusKernel
 
 from .faultproxy import FaultProxy
 
@@ -74,6 +76,16 @@ def embedded(rundir: str) -> Iterator[Daemon]:
     srv = _embedded(rundir)
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def kernel(embedded: Daemon) -> Iterator[XenbusKernel]:
+    """The fake xenbus device of a guest of ``embedded``; no rule of the kernel may be broken
+    (a test that breaks one on purpose clears ``violations``)."""
+    k = XenbusKernel(embedded.add_guest(GUEST))
+    yield k
+    k.close()
+    assert k.violations == []
 
 
 @pytest.fixture(params=["embedded", "proxied"])

@@ -35,14 +35,6 @@ WATCH_TYPE = HEADER.pack(Op.WATCH, 0, 0, 0)[:4]
 
 
 @pytest.fixture
-def kernel(embedded: Daemon) -> Iterator[XenbusKernel]:
-    k = XenbusKernel(embedded.add_guest(GUEST))
-    yield k
-    k.close()
-    assert k.violations == []
-
-
-@pytest.fixture
 def device(kernel: XenbusKernel) -> Iterator[Callable[..., Client]]:
     """Make clients on new files of the fake device (closed at the end of the test)."""
     made: list[Client] = []

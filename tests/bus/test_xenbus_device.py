@@ -27,13 +27,6 @@ from .conftest import GUEST, until
 
 
 @pytest.fixture
-def kernel(embedded: Daemon) -> Iterator[XenbusKernel]:
-    k = XenbusKernel(embedded.add_guest(GUEST))
-    yield k
-    k.close()
-
-
-@pytest.fixture
 def file(kernel: XenbusKernel) -> Iterator[XenbusFile]:
     f = kernel.open()
     yield f

@@ -136,8 +136,10 @@ class Client:
         self._domid: int | None = None
         self._valid: dict[str, bytes] = {}
         self._recorders: dict[Any, set[str]] = {}
-        """The transactions this client started and has not ended (this generation)."""
-        self._subscribers: weakref.WeakSet[Mailbox] = weakref.WeakSet()
+        """Per greenlet running :meth:`wait_for`: the paths it read in this run."""
+        self._told_of_loss: weakref.WeakSet[Mailbox] = weakref.WeakSet()
+        """Mailboxes of this client's watchers and receivers: each gets a ``_LOST`` message
+        when the connection is closed for good (not the bus's ``conn.subscribers``)."""
         self._gone: ConnectionLost | None = None
         self._closed = False
         self.conn.subscribe_state(self._state_changed)
@@ -179,7 +181,7 @@ class Client:
         """Subscribers learn of a final close."""
         if state is State.CLOSED:
             lost = self._lost()
-            for box in list(self._subscribers):
+            for box in list(self._told_of_loss):
                 box.put((_LOST, self, lost))
 
     def _lost(self) -> ConnectionLost:
@@ -296,12 +298,9 @@ class Client:
         payload = self._path(path)
         if self._recorders:
             self._record(path)
-        tx_id = self._tx(tid) if tid else 0
         try:
-            return self.conn.call(Op.READ, payload, tx_id, timeout=timeout, path=path)
+            return self._call(Op.READ, payload, tid, timeout, path)
         except ENOENT:
-            if tx_id and self._stale(tx_id):
-                raise EAGAIN(_RESUMED, path=path) from None
             if default is _NOTHING:
                 raise
             return default
@@ -339,11 +338,10 @@ class Client:
         payload = self._path(path)
         if self._recorders:
             self._record(path)
-        tx_id = self._tx(tid)
         try:
             reply = self._call(Op.DIRECTORY, payload, tid, timeout, path)
         except E2BIG:
-            reply = self._directory_parts(path, payload, tx_id, timeout)
+            reply = self._directory_parts(path, payload, self._tx(tid), timeout)
         return [name.decode() for name in split_args(reply)]
 
     def _directory_parts(self, path: str, payload: bytes, tx_id: int, timeout: Any,
@@ -423,7 +421,7 @@ class Client:
             try:
                 self._domid = self.read_integer("domid", timeout=timeout)
             except (ENOENT, EACCES):
-                if self.conn.kind != "socket":
+                if self.conn.kind != SOCKET:
                     raise
                 self._domid = 0  # a bare privileged socket without xen-init-dom0's keys
         return self._domid
@@ -476,7 +474,7 @@ class Client:
             raise EEXIST("already watched with this token", path=path)
         box = mailbox if mailbox is not None else mailbox_of()
         self.conn.subscribers.wait_unwatched(wire_token, path, self.conn.timeout_of(timeout))
-        self._subscribers.add(box)
+        self._told_of_loss.add(box)
         watch = Watch(path, token, wire_token, key, box)
         generation = self.conn.generation
         self.conn.add_watch(watch)
@@ -541,7 +539,7 @@ class Client:
         it raises :class:`ConnectionLost` (:class:`DomainGone`, :class:`BusClosed`) instead
         of waiting for ever once this client's connection is closed for good."""
         box = mailbox if mailbox is not None else mailbox_of()
-        self._subscribers.add(box)
+        self._told_of_loss.add(box)
 
         def wanted(message: Any) -> bool:
             return self._is_loss(message) or match is None or match(message)

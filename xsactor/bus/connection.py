@@ -306,7 +306,7 @@ class Connection:
         req_id = self._enqueue(op, payload, tx_id, result)
         if timeout is _DEFAULT:
             if self._timeout is not None:
-                self._expire(req_id)
+                self._add_deadline(req_id)
                 try:
                     reply = result.get()
                 except BaseException:
@@ -318,8 +318,7 @@ class Connection:
             else:
                 reply = result.get()
         else:
-            if timeout is None:
-                timeout = self._timeout if self._device is not None else None  # never forever
+            timeout = self.timeout_of(timeout)
             timer = None if timeout is None else Timeout.start_new(timeout)
             try:
                 reply = result.get()
@@ -340,12 +339,15 @@ class Connection:
         raise ProtocolError(f"{op_name(op)} answered with {op_name(reply_op)}")
 
     def timeout_of(self, timeout: Any) -> float | None:
-        """A request's timeout in seconds: ``_DEFAULT`` is the connection's (None: none)."""
-        return self._timeout if timeout is _DEFAULT else timeout
+        """A request's timeout in seconds: ``_DEFAULT`` is the connection's (None: none), and
+        so is None on the device (no request there waits forever: see :meth:`_begin`)."""
+        if timeout is _DEFAULT or (timeout is None and self._device is not None):
+            return self._timeout
+        return timeout
 
-    def _expire(self, req_id: int) -> None:
-        """The default timeout: a deadline in a FIFO swept by one timer, far cheaper than a
-        timer per request."""
+    def _add_deadline(self, req_id: int) -> None:
+        """Give request ``req_id`` the default timeout: a deadline in a FIFO that one timer
+        sweeps (:meth:`_sweep`), far cheaper than a timer per request."""
         assert self._timeout is not None
         self._expiry.append((time.monotonic() + self._timeout, req_id))
         if not self._sweeper.active:
@@ -417,7 +419,7 @@ class Connection:
             return False
         req_id = self._enqueue(op, payload, tx_id, _Ignore(op) if entry is None else entry)
         if self._timeout is not None:
-            self._expire(req_id)
+            self._add_deadline(req_id)
         return True
 
     # -- watches -------------------------------------------------------------------------
@@ -552,7 +554,7 @@ class Connection:
             req_id = self._enqueue(Op.WATCH, join_args(watch.path, watch.wire_token), 0,
                                    _WatchRestore(self, watch))
             if self._timeout is not None:
-                self._expire(req_id)
+                self._add_deadline(req_id)
         self._log.debug("connected", transport=transport.name, kind=transport.kind,
                         generation=self.generation)
         self._set_state(State.CONNECTED)

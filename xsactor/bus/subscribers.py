@@ -186,8 +186,7 @@ class Subscribers:
     def stale(self, wire_token: bytes, path: str) -> bool:
         """Whether an event is for a released watch whose UNWATCH is not answered yet."""
         paths = self.unwatching.get(wire_token)
-        return paths is not None and any(is_within(path, watched) or path == watched
-                                         for watched in paths)
+        return paths is not None and any(is_within(path, watched) for watched in paths)
 
     # -- transactions ----------------------------------------------------------------------
     def transaction_started(self, tx_id: int) -> None:

@@ -5,12 +5,10 @@ watchers. The socket is written without blocking from the hub. The device (Linux
 ``xenbus_dev_frontend.c``) is another kind of file: its ``write()`` blocks whatever
 ``O_NONBLOCK`` says (``msgbuffer_mutex``, a WATCH/UNWATCH round trip, a suspend in progress),
 its poll never reports writable, and a refused request fails the ``write()`` with an errno.
-So a :class:`DeviceTransport` writes in a thread of its own, one message per ``write()``.
-Each transport says how the bus must use it:
+So a :class:`DeviceTransport` writes in a thread of its own, one message per ``write()`` (the
+device acts on the first whole message of a write and discards the rest), while the socket
+takes the bus's whole queue in one write. Each transport also says:
 
-- ``batches``: several whole messages may go out in one write (the socket). The Linux device
-  acts on the first whole message of a write and discards the rest, so it takes exactly one
-  message per write.
 - ``max_payload``: 4096 on the socket, 4080 on the device (header and payload share a page).
 - ``max_event``: the longest message it may deliver: 4096 on the socket; on the device a
   watch event is the path plus the caller's token (``watch_fired``), up to 4096 + 4080.
@@ -76,7 +74,6 @@ class Transport:
     """
 
     kind: ClassVar[str]
-    batches: ClassVar[bool]
     max_payload: ClassVar[int]
     max_event: ClassVar[int] = PAYLOAD_MAX
     stream: ClassVar[bool] = False
@@ -155,7 +152,6 @@ class SocketTransport(Transport):
     """xenstored's unix socket (every connection is dom0, or guest N on a guest socket)."""
 
     kind = SOCKET
-    batches = True
     max_payload = PAYLOAD_MAX
     stream = True
 
@@ -229,7 +225,6 @@ class DeviceTransport(Transport):
     """
 
     kind = DEVICE
-    batches = False
     max_payload = XENBUS_PAYLOAD_MAX
     max_event = DEVICE_EVENT_MAX
     stream = True  # xenbus_file_read fills the buffer across queued replies
