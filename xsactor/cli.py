@@ -231,13 +231,12 @@ def _xs_tool(verb: str) -> Callable[[argparse.Namespace], int]:
 
 def _tool_arguments(verb: str) -> Callable[[argparse.ArgumentParser], None]:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        from .xstools import USAGE
+        from .xstools import JSON_TOOLS, USAGE
 
         parser.usage = f"xsactor {verb} {USAGE[verb]}"
         parser.add_argument("argv", nargs=argparse.REMAINDER,
                             help=f"as xenstore-{verb}; also --path PATH"
-                                 + (", --json" if verb in ("read", "list", "ls", "exists",
-                                                          "watch") else ""))
+                                 + (", --json" if verb in JSON_TOOLS else ""))
     return add_arguments
 
 
