@@ -197,13 +197,12 @@ def _with_client(run: Callable[[Client, argparse.Namespace], Any]
     one line naming it and exit status 1."""
     def wrapped(args: argparse.Namespace) -> int:
         from .protocol.errors import ConnectionLost, XenStoreError
-        from .xstools import open_client, reason
+        from .xstools import open_client, open_failure
 
         try:
             client = open_client(args.xs_path, args.socket)
         except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            print(f"xsactor {args.command}: xs_open: {where}{reason(exc)}", file=sys.stderr)
+            print(f"xsactor {args.command}: {open_failure(exc)}", file=sys.stderr)
             return 1
         try:
             with client:
