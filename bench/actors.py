@@ -41,17 +41,16 @@ from gevent.queue import Queue
 
 from xsactor import Client
 from xsactor.actors import process
+from xsactor.testing.util import rss_kb
 
 SIZES = (1, 100, 1000, 10_000)
 MODES = ("own key", "one key")
 WINDOW = 64
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def rss() -> int:
     """This process's resident memory in bytes."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
+    return rss_kb(os.getpid()) * 1024
 
 
 def percentile(values: list[float], fraction: float) -> float:
