@@ -1,13 +1,14 @@
 """The ``xsactor`` command line.
 
-``xsactor serve`` runs the embedded xenstored, ``xsactor demo`` the demo. ``read``, ``write``,
-``ls``, ``list``, ``rm``, ``exists``, ``chmod`` and ``watch`` are xenstore-utils' tools byte
-for byte (:mod:`xsactor.xstools`); ``mkdir``, ``getperms``, ``domid`` and ``control`` are
-xsactor's. Each subcommand is registered in :data:`COMMANDS` with the parser builder that
-declares its options (``raw=True``: the command parses its own argv). A client command is a
-``run_*(client, args)`` function returning what to print, wrapped by :func:`_with_client`
-(which opens the :class:`~xsactor.bus.client.Client` and turns errors into one line and exit
-status 1), its options declared by :func:`_client_command`::
+``xsactor serve`` runs the embedded xenstored, ``xsactor run`` an agent's supervision tree,
+``xsactor demo`` the demo. ``read``, ``write``, ``ls``, ``list``, ``rm``, ``exists``, ``chmod``
+and ``watch`` are xenstore-utils' tools byte for byte (:mod:`xsactor.xstools`); ``mkdir``,
+``getperms``, ``domid`` and ``control`` are xsactor's. Each subcommand is registered in
+:data:`COMMANDS` with the parser builder that declares its options (``raw=True``: the command
+parses its own argv). A client command is a ``run_*(client, args)`` function returning what
+to print, wrapped by :func:`_with_client` (which opens the :class:`~xsactor.bus.client.Client`
+and turns errors into one line and exit status 1), its options declared by
+:func:`_client_command`::
 
     def run_domid(client, args) -> int: ...
     COMMANDS["domid"] = Command(_with_client(run_domid), _client_command(), "print the domid")
