@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterator
 
 from xsactor.logs import configure
 from xsactor.protocol import Decoder, Op, Packet
-from xsactor.testing.daemons import DaemonUnderTest, running
+from xsactor.testing.daemons import (
+    DaemonUnderTest,
+    EmbeddedDaemonProcess,
+    ReferenceDaemonDriver,
+    running,
+)
 from xsactor.testing.reference import ensure_install
 from xsactor.testing.wire import WireClient
 
@@ -55,6 +60,17 @@ def reference_daemon() -> Iterator[DaemonUnderTest]:
     """The C xenstored 4.17, without tracing."""
     with running("reference", prefix="xsactor-bench-ref-", install=ensure_install()) as daemon:
         yield daemon
+
+
+def daemon_pid(daemon: DaemonUnderTest) -> int:
+    """The process id of a running daemon (embedded subprocess or the C reference)."""
+    if isinstance(daemon, EmbeddedDaemonProcess):
+        assert daemon.process is not None
+        return daemon.process.pid
+    assert isinstance(daemon, ReferenceDaemonDriver)
+    pid = daemon.daemon.pid
+    assert pid is not None
+    return pid
 
 
 def write_keys(path: str) -> None:

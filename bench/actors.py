@@ -28,7 +28,6 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +35,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gevent
 import gevent.pool
-from _common import embedded_daemon, reference_daemon, table
+from _common import best_of, embedded_daemon, reference_daemon, table
 from gevent.event import AsyncResult, Event
 from gevent.queue import Queue
 
 from xsactor import Client
 from xsactor.actors import process
+from xsactor.testing.util import rss_kb
 
 SIZES = (1, 100, 1000, 10_000)
 MODES = ("own key", "one key")
 WINDOW = 64
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def rss() -> int:
     """This process's resident memory in bytes."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
+    return rss_kb(os.getpid()) * 1024
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -219,10 +217,6 @@ def raw_handoff(ops: int) -> float:
     return elapsed / ops
 
 
-def best(runs: int, measure: Callable[[], float]) -> float:
-    return min(measure() for _ in range(runs))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
@@ -247,10 +241,10 @@ def main() -> None:
                        "embedded / C", "p50 ms (emb / C)", "p99 ms (emb / C)",
                        "KiB per idle subscriber (emb / C)")))
 
-    proc = best(args.runs, lambda: spawn_exit_process(args.ops))
-    bare = best(args.runs, lambda: spawn_exit_greenlet(args.ops))
-    call = best(args.runs, lambda: call_round_trip(args.ops))
-    raw = best(args.runs, lambda: raw_handoff(args.ops))
+    proc = best_of(args.runs, lambda: spawn_exit_process(args.ops))
+    bare = best_of(args.runs, lambda: spawn_exit_greenlet(args.ops))
+    call = best_of(args.runs, lambda: call_round_trip(args.ops))
+    raw = best_of(args.runs, lambda: raw_handoff(args.ops))
     print(f"\nProcesses, best of {args.runs}, {args.ops:,} each")
     print(table([("spawn + exit", f"{proc * 1e6:.2f}", f"{bare * 1e6:.2f}", f"{proc / bare:.2f}x"),
                  ("call round trip", f"{call * 1e6:.2f}", f"{raw * 1e6:.2f}",

@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PLACEMENTS, embedded_daemon, placement, reference_daemon, table
-from daemon_scale import daemon_pid, rss_kb
+from _common import PLACEMENTS, daemon_pid, embedded_daemon, placement, reference_daemon, table
 
 from xsactor.daemon.toolstack import GuestSpec, replaced_paths
 from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import ENOENT
 from xsactor.testing.daemons import DaemonUnderTest
+from xsactor.testing.util import rss_kb
 from xsactor.testing.wire import WireClient
 
 FIRST_DOMID = 10

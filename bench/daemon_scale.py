@@ -33,6 +33,7 @@ from _common import (
     KEYS,
     PLACEMENTS,
     VALUE,
+    daemon_pid,
     embedded_daemon,
     placement,
     reference_daemon,
@@ -41,7 +42,7 @@ from _common import (
 )
 
 from xsactor.protocol import HEADER_SIZE, Op, Packet
-from xsactor.testing.daemons import DaemonUnderTest, EmbeddedDaemonProcess, ReferenceDaemonDriver
+from xsactor.testing.daemons import DaemonUnderTest
 from xsactor.testing.flood import flooding
 from xsactor.testing.util import rss_kb
 from xsactor.testing.wire import WireClient, connect_unix
@@ -57,16 +58,6 @@ Daemons = dict[str, Callable[[], object]]
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def daemon_pid(daemon: DaemonUnderTest) -> int:
-    if isinstance(daemon, EmbeddedDaemonProcess):
-        assert daemon.process is not None
-        return daemon.process.pid
-    assert isinstance(daemon, ReferenceDaemonDriver)
-    pid = daemon.daemon.pid
-    assert pid is not None
-    return pid
-
-
 def _replies_in(buffer: bytearray) -> int:
     """Whole frames at the start of ``buffer`` (removed); how many."""
     count = 0

@@ -1,13 +1,14 @@
 """The ``xsactor`` command line.
 
-``xsactor serve`` runs the embedded xenstored, ``xsactor demo`` the demo. ``read``, ``write``,
-``ls``, ``list``, ``rm``, ``exists``, ``chmod`` and ``watch`` are xenstore-utils' tools byte
-for byte (:mod:`xsactor.xstools`); ``mkdir``, ``getperms``, ``domid`` and ``control`` are
-xsactor's. Each subcommand is registered in :data:`COMMANDS` with the parser builder that
-declares its options (``raw=True``: the command parses its own argv). A client command is a
-``run_*(client, args)`` function returning what to print, wrapped by :func:`_with_client`
-(which opens the :class:`~xsactor.bus.client.Client` and turns errors into one line and exit
-status 1), its options declared by :func:`_client_command`::
+``xsactor serve`` runs the embedded xenstored, ``xsactor run`` an agent's supervision tree,
+``xsactor demo`` the demo. ``read``, ``write``, ``ls``, ``list``, ``rm``, ``exists``, ``chmod``
+and ``watch`` are xenstore-utils' tools byte for byte (:mod:`xsactor.xstools`); ``mkdir``,
+``getperms``, ``domid`` and ``control`` are xsactor's. Each subcommand is registered in
+:data:`COMMANDS` with the parser builder that declares its options (``raw=True``: the command
+parses its own argv). A client command is a ``run_*(client, args)`` function returning what
+to print, wrapped by :func:`_with_client` (which opens the :class:`~xsactor.bus.client.Client`
+and turns errors into one line and exit status 1), its options declared by
+:func:`_client_command`::
 
     def run_domid(client, args) -> int: ...
     COMMANDS["domid"] = Command(_with_client(run_domid), _client_command(), "print the domid")
@@ -197,13 +198,12 @@ def _with_client(run: Callable[[Client, argparse.Namespace], Any]
     one line naming it and exit status 1."""
     def wrapped(args: argparse.Namespace) -> int:
         from .protocol.errors import ConnectionLost, XenStoreError
-        from .xstools import open_client, reason
+        from .xstools import open_client, open_failure
 
         try:
             client = open_client(args.xs_path, args.socket)
         except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            print(f"xsactor {args.command}: xs_open: {where}{reason(exc)}", file=sys.stderr)
+            print(f"xsactor {args.command}: {open_failure(exc)}", file=sys.stderr)
             return 1
         try:
             with client:
@@ -229,15 +229,19 @@ def _xs_tool(verb: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _tool(verb: str, help: str) -> Command:
+    """xenstore-``verb``, parsing its own argv (:mod:`xsactor.xstools`)."""
+    return Command(_xs_tool(verb), _tool_arguments(verb), help, raw=True)
+
+
 def _tool_arguments(verb: str) -> Callable[[argparse.ArgumentParser], None]:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        from .xstools import USAGE
+        from .xstools import JSON_TOOLS, USAGE
 
         parser.usage = f"xsactor {verb} {USAGE[verb]}"
         parser.add_argument("argv", nargs=argparse.REMAINDER,
                             help=f"as xenstore-{verb}; also --path PATH"
-                                 + (", --json" if verb in ("read", "list", "ls", "exists",
-                                                          "watch") else ""))
+                                 + (", --json" if verb in JSON_TOOLS else ""))
     return add_arguments
 
 
@@ -308,20 +312,14 @@ COMMANDS: dict[str, Command] = {
     "demo": Command(cmd_demo, add_demo_arguments,
                     "a guest agent and a toolstack around an embedded xenstored"),
     "run": Command(cmd_run, add_run_arguments, "run an agent's supervision tree"),
-    "read": Command(_xs_tool("read"), _tool_arguments("read"), "print values", raw=True),
-    "write": Command(_xs_tool("write"), _tool_arguments("write"), "write values", raw=True),
-    "exists": Command(_xs_tool("exists"), _tool_arguments("exists"),
-                      "exit 0 if every path exists, 1 otherwise", raw=True),
-    "rm": Command(_xs_tool("rm"), _tool_arguments("rm"), "remove nodes and subtrees",
-                  raw=True),
-    "list": Command(_xs_tool("list"), _tool_arguments("list"), "print a node's children",
-                    raw=True),
-    "ls": Command(_xs_tool("ls"), _tool_arguments("ls"), "print a subtree as xenstore-ls does",
-                  raw=True),
-    "chmod": Command(_xs_tool("chmod"), _tool_arguments("chmod"),
-                     "set a node's permissions (owner first: n0 r5 ...)", raw=True),
-    "watch": Command(_xs_tool("watch"), _tool_arguments("watch"),
-                     "print the paths of watch events", raw=True),
+    "read": _tool("read", "print values"),
+    "write": _tool("write", "write values"),
+    "exists": _tool("exists", "exit 0 if every path exists, 1 otherwise"),
+    "rm": _tool("rm", "remove nodes and subtrees"),
+    "list": _tool("list", "print a node's children"),
+    "ls": _tool("ls", "print a subtree as xenstore-ls does"),
+    "chmod": _tool("chmod", "set a node's permissions (owner first: n0 r5 ...)"),
+    "watch": _tool("watch", "print the paths of watch events"),
     "mkdir": Command(_with_client(run_mkdir), _client_command(PATHS), "create empty nodes"),
     "getperms": Command(_with_client(run_getperms), _client_command(PATH),
                         "print a node's permissions"),

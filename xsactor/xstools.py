@@ -237,6 +237,12 @@ def reason(exc: BaseException) -> str:
     return str(exc)
 
 
+def open_failure(exc: OSError) -> str:
+    """The message for a failed :func:`open_client`: ``xs_open: [endpoint: ]reason``."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"xs_open: {where}{reason(exc)}"
+
+
 # -- connecting ----------------------------------------------------------------------------
 
 def open_client(path: str | None, socket_only: bool) -> Client:
@@ -343,8 +349,7 @@ def run_tool(verb: str, argv: Sequence[str], *, out: IO[bytes] | None = None,
         try:
             client = connect(opts.path, opts.socket)
         except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise tool.fail(f"xs_open: {where}{reason(exc)}") from None
+            raise tool.fail(open_failure(exc)) from None
         with client:
             return _run(tool, client, opts, operands)
     except Exit as exit_:
