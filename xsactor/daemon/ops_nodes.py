@@ -23,9 +23,30 @@ from .transactions import Transaction
 
 GET_PERMS_ENTRY_MAX = 11
 """4.17 prints each GET_PERMS entry into a 12-byte buffer: ``r-2147483648`` loses its tail."""
+_CACHED_MAX = PAYLOAD_MAX + GENERATION_BYTES
+"""The longest stored value :func:`cached_read` answers (a longer one is E2BIG)."""
 
 
 # -- reading ---------------------------------------------------------------------------------
+def cached_read(xs: State, conn: Connection, payload: bytes) -> bytes | None:
+    """READ's common case outside a transaction, without the engine's dispatch: the value of
+    a node whose path argument the path cache knows and whose lookup the tree remembers, if
+    ``conn`` may read it. None for anything else, which :func:`op_read` answers (a miss
+    here fills both caches)."""
+    cache = xs.path_cache.homes.get(conn.home)
+    path = None if cache is None else cache.get(payload)
+    node = None if path is None else xs.store.nodes.lookups.get(path)
+    if node is None or not (conn.privileged
+                            or perm_for(conn, node.perms, node.ignored, node.generation,
+                                        xs.domains.table) & READ):
+        return None
+    data = node.data
+    if type(data) is not bytes:
+        return b""
+    return data[:-GENERATION_BYTES] if len(data) <= _CACHED_MAX else None
+
+
+
 def op_read(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
             txn: Transaction | None) -> None:
     path = xs.path_arg(conn, payload)
