@@ -29,35 +29,25 @@ _CACHED_MAX = PAYLOAD_MAX + GENERATION_BYTES
 
 # -- reading ---------------------------------------------------------------------------------
 def cached_read(xs: State, conn: Connection, payload: bytes) -> bytes | None:
-    """READ's common case outside a transaction, without the engine's dispatch: the value of
-    a node whose path argument the path cache knows and whose lookup the tree remembers, if
-    ``conn`` may read it. None for anything else, which :func:`op_read` answers (a miss
-    here fills both caches)."""
+    """READ's common case outside a transaction, without the engine's dispatch (the sockets
+    answer a lone request with it): the value of a node whose path argument the path cache
+    knows and whose lookup the tree remembers, if ``conn`` may read it. None for anything
+    else, which :func:`op_read` answers (filling both caches)."""
     cache = xs.path_cache.homes.get(conn.home)
     path = None if cache is None else cache.get(payload)
     node = None if path is None else xs.store.nodes.lookups.get(path)
-    if node is None or not (conn.privileged
-                            or perm_for(conn, node.perms, node.ignored, node.generation,
-                                        xs.domains.table) & READ):
+    if node is None or not (conn.privileged or xs.rights(conn, node) & READ):
         return None
-    data = node.data
+    data = node.data  # node.value, inlined
     if type(data) is not bytes:
         return b""
     return data[:-GENERATION_BYTES] if len(data) <= _CACHED_MAX else None
 
 
-
 def op_read(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
             txn: Transaction | None) -> None:
-    path = xs.path_arg(conn, payload)
-    # get_node() and node.value, inlined: the hottest request
-    node = xs.store.nodes.get(path) if txn is None else txn.read(path)
-    if node is None or not (conn.privileged
-                            or perm_for(conn, node.perms, node.ignored, node.generation,
-                                        xs.domains.table) & READ):
-        raise xs.refuse(txn or xs.glob, conn, path, node is not None, READ)
-    data = node.data
-    conn.reply(Op.READ, req_id, tx_id, data[:-GENERATION_BYTES] if type(data) is bytes else b"")
+    node = xs.get_node(txn or xs.glob, conn, xs.path_arg(conn, payload), READ)
+    conn.reply(Op.READ, req_id, tx_id, node.value)
 
 
 def op_directory(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,

@@ -280,12 +280,12 @@ class SocketConnection:
                 xs = self.xs
                 conn = self.conn
                 payload = data[HEADER_SIZE:]
-                if op == _READ and not tx_id and not conn.out and not self.pending:
-                    value = cached_read(xs, conn, payload)
-                    if value is not None:
-                        self._send(_pack(_READ, req_id, 0, len(value)) + value)
-                        return
                 try:
+                    if op == _READ and not tx_id and not conn.out and not self.pending:
+                        value = cached_read(xs, conn, payload)
+                        if value is not None:
+                            self._send(_pack(_READ, req_id, 0, len(value)) + value)
+                            return
                     xs.process(conn, op, req_id, tx_id, payload)
                     if conn.closed:
                         return
