@@ -189,6 +189,7 @@ def call_round_trip(ops: int) -> float:
             return request
 
     pid = server.start(Echo)
+    assert pid is not None
     start = time.perf_counter()
     for i in range(ops):
         server.call(pid, i)

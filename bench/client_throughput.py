@@ -22,6 +22,7 @@ with the one-in-flight row (both through the same fake kernel) and with the sock
 from __future__ import annotations
 
 import argparse
+import functools
 import select
 import subprocess
 import sys
@@ -167,9 +168,10 @@ def measure_device(runs: int, ops: int) -> dict[str, float]:
             peers = {ONE_IN_FLIGHT: lambda: one_in_flight_rate(kernel, ops, keys)}
             for n in DEVICE_GREENLETS:
                 peers[device_name(n, "device")] = (
-                    lambda n=n: xsactor_rate(None, ops, n, keys, kernel))
+                    functools.partial(xsactor_rate, None, ops, n, keys, kernel))
             for n in DEVICE_GREENLETS:
-                peers[device_name(n, "socket")] = lambda n=n: xsactor_rate(guest, ops, n, keys)
+                peers[device_name(n, "socket")] = functools.partial(xsactor_rate, guest, ops,
+                                                                      n, keys)
             rates = {name: 0.0 for name in peers}
             for _ in range(runs):
                 for name, run in peers.items():
@@ -206,7 +208,7 @@ def measure(runs: int, ops: int) -> dict[str, float]:
         }
         for n in CONCURRENCY:
             peers[f"xsactor, {n} greenlet{'s' if n > 1 else ''}"] = (
-                lambda n=n: xsactor_rate(path, ops, n))
+                functools.partial(xsactor_rate, path, ops, n))
         # Round-robin: a burst of load on the machine hits every peer alike.
         rates = {name: 0.0 for name in peers}
         for _ in range(runs):

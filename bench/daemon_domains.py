@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,7 +62,8 @@ def destroy_guests(daemon: DaemonUnderTest, guests: dict[int, WireClient]) -> No
         dom0.read("/local/domain/0/name")  # a round trip: everything before it is done
 
 
-def measure(start: Callable[[], DaemonUnderTest], count: int, steps: int) -> dict[str, float]:
+def measure(start: Callable[[], AbstractContextManager[DaemonUnderTest]], count: int,
+            steps: int) -> dict[str, float]:
     """RSS (MB) at each step of domains, after destroying them, after a second round."""
     out: dict[str, float] = {}
     guests: dict[int, WireClient] = {}

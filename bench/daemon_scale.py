@@ -13,7 +13,7 @@ Rows (each measured on both daemons in the same run, ratio embedded / C):
 
 Every row runs for a bounded time (``--seconds``); rates are the best of ``--runs``.
 
-    python bench/daemon_scale.py [--seconds 1] [--runs 3] [--placement both|one|two]
+    python bench/daemon_scale.py [--seconds 1] [--runs 3] [--placement all|one|two|apart]
         [--only rtt,writes,rss,attacks]
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -237,12 +238,20 @@ def ratio(embedded: float, c: float) -> str:
     return f"{embedded / c:.2f}x" if c else "-"
 
 
-def rtt_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
-    """Round trips, both daemons up at once and measured in turn (C, embedded, C, ...), so
-    that a change in the machine's speed meets both alike; the best of each, and the range
-    of the per-turn ratios."""
-    rows = []
+def pin(daemon: DaemonUnderTest, cpus: set[int] | None) -> None:
+    """Keep ``daemon`` on ``cpus`` (None: where the placement put it)."""
+    if cpus is not None:
+        os.sched_setaffinity(daemon_pid(daemon), cpus)
+
+
+def rtt_rows(args: argparse.Namespace, cpus: set[int] | None) -> list[tuple[str, ...]]:
+    """Round trips, both daemons up at once (on ``cpus``) and measured in turn (C, embedded,
+    C, ...), so that a change in the machine's speed meets both alike; the best of each, and
+    the median and range of the per-turn ratios."""
+    rows: list[tuple[str, ...]] = []
     with reference_daemon() as c, embedded_daemon() as embedded:
+        pin(c, cpus)
+        pin(embedded, cpus)
         paths = {"C": c.socket_path, "embedded": embedded.socket_path}
         for path in paths.values():
             write_keys(path)
@@ -258,19 +267,31 @@ def rtt_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
             rows.append((f"READ round trips/s, {n} connection(s), 1 in flight each",
                          f"{best['embedded']:,.0f}", f"{best['C']:,.0f}",
                          ratio(best["embedded"], best["C"]),
-                         f"{min(ratios):.2f}-{max(ratios):.2f}x"))
+                         f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"))
     return rows
 
 
-def write_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
+def write_rows(args: argparse.Namespace, cpus: set[int] | None) -> list[tuple[str, ...]]:
     rates: dict[str, dict[int, float]] = {}
     for name, start in (("C", reference_daemon), ("embedded", embedded_daemon)):
         with start() as daemon:
+            pin(daemon, cpus)
             rates[name] = write_rates(daemon.socket_path, args)
     return [(f"pipelined WRITEs/s, {count:,} watches elsewhere",
              f"{rates['embedded'][count]:,.0f}", f"{rates['C'][count]:,.0f}",
              ratio(rates["embedded"][count], rates["C"][count]), "")
             for count in WATCHES]
+
+
+WHERE: dict[str, tuple[set[int] | None, set[int] | None]] = {
+    "one core": (PLACEMENTS["one core"], None),
+    "two cores": (PLACEMENTS["two cores"], None),
+    "two cores, apart": ({0}, {1}),
+}
+"""Where the client runs, and where the daemons run (None: with the client). Apart, every
+round trip costs a cross-CPU wakeup and the scheduler cannot move either side; on two cores
+left free, it sometimes puts both on one core for a while, which shows as noise between
+turns."""
 
 
 def memory_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
@@ -289,7 +310,7 @@ def memory_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
               "starve": ("attack: worst dom0 READ latency, guest flooding, ms", "{:.1f}"),
               "starve99": ("attack: 99th percentile of the same, ms", "{:.2f}"),
               "unread": ("attack: RSS growth, guest never reading replies, MB", "{:.1f}")}
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for key, (label, fmt) in labels.items():
         if key in figures["C"]:
             rows.append((label, fmt.format(figures["embedded"][key]),
@@ -304,19 +325,21 @@ def main() -> None:
     parser.add_argument("--attack-seconds", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--window", type=int, default=500)
-    parser.add_argument("--placement", choices=("both", "one", "two"), default="both")
+    parser.add_argument("--placement", choices=("all", "one", "two", "apart"), default="all")
     parser.add_argument("--only", default="rtt,writes,rss,attacks")
     args = parser.parse_args()
     args.only = set(args.only.split(","))
     header = ("workload", "embedded", "C xenstored", "embedded / C")
-    wanted = {"both": ("one core", "two cores"), "one": ("one core",), "two": ("two cores",)}
+    wanted = {"all": tuple(WHERE), "one": ("one core",), "two": ("two cores",),
+              "apart": ("two cores, apart",)}
     for where in wanted[args.placement]:
         if args.only & {"rtt", "writes"}:
-            with placement(PLACEMENTS[where]):
-                rows = rtt_rows(args) if "rtt" in args.only else []
-                rows += write_rows(args) if "writes" in args.only else []
+            client, daemons = WHERE[where]
+            with placement(client):
+                rows = rtt_rows(args, daemons) if "rtt" in args.only else []
+                rows += write_rows(args, daemons) if "writes" in args.only else []
             print(f"\nrates, {where}, best of {args.runs} runs of {args.seconds:g} s "
-                  "(round trips: the daemons in turn, and each turn's ratio)")
+                  "(round trips: the daemons in turn; turns: median and range of their ratios)")
             print(table(rows, (*header, "turns")), flush=True)
     if args.only & {"rss", "attacks"}:
         with placement(PLACEMENTS["two cores"]):

@@ -9,6 +9,7 @@ are measured in the same run and the ratio embedded / C is printed.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def measure(socket_path: str, args: argparse.Namespace) -> dict[str, float]:
     for workload in WORKLOADS:
         packets = packets_for(workload, args.ops)
         raw_pipelined(socket_path, packets[: args.window], args.window)  # warm up
-        seconds = best_of(args.runs, lambda p=packets: raw_pipelined(socket_path, p, args.window))
+        seconds = best_of(args.runs, functools.partial(raw_pipelined, socket_path, packets,
+                                                       args.window))
         out[workload] = args.ops / seconds
     return out
 
