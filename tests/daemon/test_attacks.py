@@ -302,3 +302,19 @@ def test_path_cache_stays_within_its_byte_budget(engine: Engine) -> None:
     # Still a cache: a path asked again is not parsed again.
     guest.err(Op.READ, f"{stem}x")
     assert (guest.conn.home, f"{stem}x".encode() + b"\0") in cache
+
+
+def test_get_perms_payloads_stay_within_their_byte_budget(engine: Engine) -> None:
+    """Every distinct ACL a guest makes and asks for is remembered within the budget, and a
+    changed ACL is answered anew."""
+    from xsactor.daemon.store import PERMS_PAYLOADS_BUDGET
+
+    engine.add_guest(GUEST)
+    guest = engine.guest(GUEST)
+    store = engine.xs.store
+    guest.ok_write("data/acl")
+    for i in range(PERMS_PAYLOADS_BUDGET // 100 + 500):
+        acl = [f"n{GUEST}", f"r{i}", f"w{i + 1}", f"b{i + 2}", f"r{-i - 1}"]
+        guest.chmod("data/acl", *acl)
+        assert guest.perms("data/acl") == [*acl[:4], acl[4][:11]]
+        assert store._payload_bytes <= PERMS_PAYLOADS_BUDGET

@@ -1,9 +1,9 @@
 """Per-connection state: who it speaks for, its transactions and watches, its output queue.
 
-The output queue holds encoded replies and watch events in the order they were produced.
-Events still waiting in it are remembered so that an identical one can be dropped
-(4.17's duplicate-event suppression; ``@`` events are exempt). The transport (see
-:mod:`.server`) takes the queue with :meth:`Connection.take_output`.
+The output queue holds encoded replies and watch events, a frame an entry, in the order they
+were produced. Events still waiting in it are remembered so that an identical one can be
+dropped (4.17's duplicate-event suppression; ``@`` events are exempt). The transport (see
+:mod:`.sockets`) takes the queue with :meth:`Connection.take_output`.
 """
 
 from __future__ import annotations
@@ -56,16 +56,14 @@ class Connection:
     # -- output ----------------------------------------------------------------------------
     def reply(self, op: int, req_id: int, tx_id: int, payload: bytes) -> None:
         """Queue a reply (E2BIG instead when the payload is too large)."""
-        if len(payload) > PAYLOAD_MAX:
-            op, payload = Op.ERROR, _E2BIG
-        out = self.out
-        out.append(_pack(op, req_id, tx_id, len(payload)))
-        out.append(payload)
-        self.queued += 16 + len(payload)
+        size = len(payload)
+        if size > PAYLOAD_MAX:
+            op, payload, size = Op.ERROR, _E2BIG, len(_E2BIG)
+        self.out.append(_pack(op, req_id, tx_id, size) + payload)
+        self.queued += 16 + size
 
     def error(self, req_id: int, tx_id: int, wire: bytes) -> None:
-        self.out.append(_pack(Op.ERROR, req_id, tx_id, len(wire)))
-        self.out.append(wire)
+        self.out.append(_pack(Op.ERROR, req_id, tx_id, len(wire)) + wire)
         self.queued += 16 + len(wire)
 
     def event(self, payload: bytes, *, special: bool = False) -> None:
@@ -74,14 +72,14 @@ class Connection:
             if payload in self.pending_events:
                 return
             self.pending_events.add(payload)
-        self.out.append(_pack(Op.WATCH_EVENT, 0, 0, len(payload)))
-        self.out.append(payload)
+        self.out.append(_pack(Op.WATCH_EVENT, 0, 0, len(payload)) + payload)
         self.queued += 16 + len(payload)
 
     def take_output(self) -> bytes:
         """Everything queued, as one buffer; from now on those events count as sent."""
-        data = b"".join(self.out)
-        self.out.clear()
+        out = self.out
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
         self.queued = 0
         if self.pending_events:
             self.pending_events.clear()

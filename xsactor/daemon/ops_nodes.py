@@ -13,7 +13,7 @@ from ..protocol.ops import PAYLOAD_MAX, Op
 from ..protocol.packets import split_args
 from ..protocol.paths import basename, join
 from ..protocol.paths import parent as parent_of
-from ..protocol.perms import ACL, Perm, acl_payload, parse_acl
+from ..protocol.perms import ACL, Perm, parse_acl
 from .access import OWNER, READ, WRITE, perm_for, void_entries
 from .connection import Connection
 from .cparse import atou
@@ -21,27 +21,33 @@ from .state import OK, State, View
 from .store import GENERATION_BYTES, Node, pack_generation, record_size
 from .transactions import Transaction
 
-GET_PERMS_ENTRY_MAX = 11
-"""4.17 prints each GET_PERMS entry into a 12-byte buffer: ``r-2147483648`` loses its tail."""
 _CACHED_MAX = PAYLOAD_MAX + GENERATION_BYTES
-"""The longest stored value :func:`cached_read` answers (a longer one is E2BIG)."""
+"""The longest stored value :func:`cached_answer` reads (a longer one is E2BIG)."""
 
 
 # -- reading ---------------------------------------------------------------------------------
-def cached_read(xs: State, conn: Connection, payload: bytes) -> bytes | None:
-    """READ's common case outside a transaction, without the engine's dispatch (the sockets
-    answer a lone request with it): the value of a node whose path argument the path cache
-    knows and whose lookup the tree remembers, if ``conn`` may read it. None for anything
-    else, which :func:`op_read` answers (filling both caches)."""
+def cached_answer(xs: State, conn: Connection, op: int, payload: bytes) -> bytes | None:
+    """The reply's payload to a READ, DIRECTORY or GET_PERMS (:data:`CACHED_OPS`) outside a
+    transaction, without the engine's dispatch (the sockets answer a lone request with it):
+    when the path cache knows the path argument, the tree remembers its lookup and ``conn``
+    may read the node. None for anything else, which the engine answers (filling both
+    caches)."""
     cache = xs.path_cache.homes.get(conn.home)
     path = None if cache is None else cache.get(payload)
     node = None if path is None else xs.store.nodes.lookups.get(path)
     if node is None or not (conn.privileged or xs.rights(conn, node) & READ):
         return None
-    data = node.data  # node.value, inlined
-    if type(data) is not bytes:
-        return b""
-    return data[:-GENERATION_BYTES] if len(data) <= _CACHED_MAX else None
+    if op == Op.READ:
+        data = node.data  # node.value, inlined
+        if type(data) is not bytes:
+            return b""
+        return data[:-GENERATION_BYTES] if len(data) <= _CACHED_MAX else None
+    reply = node.child_blob() if op == Op.DIRECTORY else xs.store.perms_payload(node.perms)
+    return reply if len(reply) <= PAYLOAD_MAX else None
+
+
+CACHED_OPS = frozenset((Op.READ, Op.DIRECTORY, Op.GET_PERMS))
+"""The requests :func:`cached_answer` answers: those that read one node and change nothing."""
 
 
 def op_read(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
@@ -90,8 +96,8 @@ def op_directory_part(xs: State, conn: Connection, req_id: int, tx_id: int, payl
 def op_get_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
                  txn: Transaction | None) -> None:
     node = xs.get_node(txn or xs.glob, conn, xs.path_arg(conn, payload), READ)
-    conn.reply(Op.GET_PERMS, req_id, tx_id,
-               acl_payload(node.perms, entry_max=GET_PERMS_ENTRY_MAX))
+    conn.reply(Op.GET_PERMS, req_id, tx_id, xs.store.perms_payload(node.perms))
+
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from struct import Struct
 from sys import intern
 
 from ..protocol.paths import join
-from ..protocol.perms import ACL, Access, Perm
+from ..protocol.perms import ACL, Access, Perm, acl_payload
 
 NO_GENERATION = -1
 """Recorded for a node that did not exist (4.17's ``NO_GENERATION``)."""
@@ -35,6 +35,12 @@ LOOKUP_COST = 120
 """What one remembered lookup costs beyond its path's characters (dict slot, str header)."""
 SHARED_ACLS_MAX = 4096
 """How many distinct ACLs :meth:`Store.share` remembers (then it starts afresh)."""
+GET_PERMS_ENTRY_MAX = 11
+"""4.17 prints each GET_PERMS entry into a 12-byte buffer: ``r-2147483648`` loses its tail."""
+PERMS_PAYLOADS_BUDGET = 256 << 10
+"""Bytes of GET_PERMS payloads :meth:`Store.perms_payload` remembers (then it starts afresh)."""
+PERMS_PAYLOAD_COST = 100
+"""What one remembered payload costs beyond its bytes (dict slot, tuple, bytes header)."""
 
 
 class Children:
@@ -352,12 +358,15 @@ class Tree:
 
 
 class Store:
-    """The global tree, the generation counter and per-domain node ownership counts."""
+    """The global tree, the generation counter and per-domain node ownership counts; the
+    ACLs nodes share, and their GET_PERMS payloads."""
 
     def __init__(self) -> None:
         self.generation = 0
         self.owned: dict[int, int] = {}
         self._acls: dict[ACL, ACL] = {ROOT_ACL: ROOT_ACL}
+        self._payloads: dict[int, tuple[ACL, bytes]] = {}
+        self._payload_bytes = 0
         # 4.17's setup_structure(): /, /tool, /tool/xenstored, all n0, written in that order.
         self.nodes = Tree(Node(generation=self.bump()))
         self.nodes["/"].add_child("tool")
@@ -377,6 +386,21 @@ class Store:
                 self._acls.clear()
             shared = self._acls[acl] = acl
         return shared
+
+    def perms_payload(self, acl: ACL) -> bytes:
+        """GET_PERMS's payload for ``acl``, remembered by the ACL object (nodes share a few:
+        see :meth:`share`)."""
+        known = self._payloads.get(id(acl))
+        if known is not None and known[0] is acl:
+            return known[1]
+        payload = acl_payload(acl, entry_max=GET_PERMS_ENTRY_MAX)
+        cost = len(payload) + PERMS_PAYLOAD_COST
+        self._payload_bytes += cost
+        if self._payload_bytes > PERMS_PAYLOADS_BUDGET:
+            self._payloads.clear()
+            self._payload_bytes = cost
+        self._payloads[id(acl)] = (acl, payload)
+        return payload
 
     def forget_acls(self, domid: int) -> None:
         """Stop sharing the ACLs that name ``domid`` (its domain is gone)."""

@@ -1,7 +1,7 @@
-"""The sockets' lone-request path: a READ the caches know is answered by
-``ops_nodes.cached_read`` without the engine, and must answer exactly as ``op_read`` does
-whatever happened to the node, its ACL or the domains it names; the first read of a turn is
-small, and requests of any size around it still arrive whole and in order."""
+"""The sockets' lone-request path: a READ, DIRECTORY or GET_PERMS the caches know is answered
+by ``ops_nodes.cached_answer`` without the engine, and must answer exactly as the engine does
+whatever happened to the node, its children, its ACL or the domains it names; the first read
+of a turn is small, and requests of any size around it still arrive whole and in order."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ class Lone:
             assert data, "the daemon closed the connection"
             self.frames += self.decoder.feed(data)
 
-    def read(self, path: str) -> tuple[int, bytes]:
-        reply = self.ask(Packet.request(Op.READ, path, req_id=next(self.ids)))[-1]
+    def read(self, path: str, op: Op = Op.READ) -> tuple[int, bytes]:
+        reply = self.ask(Packet.request(op, path, req_id=next(self.ids)))[-1]
         return reply.op, reply.payload
 
     def close(self) -> None:
@@ -74,7 +74,8 @@ def served(inproc: Daemon) -> Iterator[tuple[Daemon, dict[int, Lone], dict[int, 
         lone.close()
 
 
-step = st.tuples(st.sampled_from(("write", "rm", "chmod", "read", "read", "cycle6")),
+READS = (Op.READ, Op.DIRECTORY, Op.GET_PERMS)
+step = st.tuples(st.sampled_from(("write", "rm", "chmod", "cycle6", *READS, *READS)),
                  st.sampled_from((0, 5, 6)), st.sampled_from(PATHS), st.sampled_from(ACLS),
                  st.binary(max_size=6))
 
@@ -82,7 +83,7 @@ step = st.tuples(st.sampled_from(("write", "rm", "chmod", "read", "read", "cycle
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, max_size=25))
-def test_cached_reads_answer_as_the_engine(served, steps) -> None:
+def test_cached_answers_are_the_engines(served, steps) -> None:
     daemon, sockets, engine = served
     for kind, who, path, acl, value in steps:
         client = engine[who]
@@ -99,10 +100,10 @@ def test_cached_reads_answer_as_the_engine(served, steps) -> None:
             sockets[6] = Lone(daemon.add_guest(6))
             engine[6] = Client(daemon.xs, 6)
         else:
-            expected = client.request(Op.READ, path)
+            expected = client.request(kind, path)
             # twice: the first may fill the caches, the second is answered from them
             for _ in range(2):
-                assert sockets[who].read(path) == (expected.op, expected.payload), path
+                assert sockets[who].read(path, kind) == (expected.op, expected.payload), path
 
 
 def test_a_repeated_read_skips_the_engine(served, monkeypatch) -> None:
@@ -121,6 +122,8 @@ def test_a_repeated_read_skips_the_engine(served, monkeypatch) -> None:
         assert calls == [Op.READ]
         calls.clear()
         assert sockets[who].read(path) == (Op.READ, b"v")
+        assert sockets[who].read(path, Op.DIRECTORY) == (Op.DIRECTORY, b"")
+        assert sockets[who].read(path, Op.GET_PERMS) == (Op.GET_PERMS, b"n5\0")
         assert calls == []  # guest 5 may read its own node, without the engine
 
     engine[0].chmod("/local/domain/5/data/x", "n0")
