@@ -2,8 +2,8 @@
 
 Rows (each measured on both daemons in the same run, ratio embedded / C):
 
-- READ round trips/s with 1, 10, 100 dom0 connections, each with one request in flight
-  (how libxenstore, the kernel and every guest talk);
+- READ (and WRITE) round trips/s with 1, 10, 100 dom0 connections, each with one request in
+  flight (how libxenstore, the kernel and every guest talk), both daemons measured in turn;
 - pipelined WRITEs/s with no watches, with 1,000 and with 10,000 watches registered by
   another connection on unrelated paths;
 - RSS growth of the daemon process for 100,000 nodes with distinct 32-byte values;
@@ -11,7 +11,9 @@ Rows (each measured on both daemons in the same run, ratio embedded / C):
   (and reads its replies), and the daemon's RSS growth while a guest pipelines READs of a
   4 KB value and never reads the replies.
 
-Every row runs for a bounded time (``--seconds``); rates are the best of ``--runs``.
+Every row runs for a bounded time (``--seconds``); rates are the best of ``--runs``. The
+rates are measured with the client and the daemon on one core, on two cores left to the
+scheduler, and on two cores with the daemon pinned apart from the client (``--placement``).
 
     python bench/daemon_scale.py [--seconds 1] [--runs 3] [--placement all|one|two|apart]
         [--only rtt,writes,rss,attacks]
@@ -77,10 +79,15 @@ def _replies_in(buffer: bytearray) -> int:
 
 
 # -- round trips --------------------------------------------------------------------------------
-def round_trips(path: str, connections: int, seconds: float) -> float:
-    """READ round trips/s over ``connections`` sockets, one request in flight on each."""
+ROUND_TRIPS = {"READ": Packet.request(Op.READ, KEYS[0]).encode(),
+               "WRITE": Packet.write(KEYS[0], VALUE).encode()}
+"""The requests of the round-trip rows (a WRITE fires no watch: none is registered)."""
+
+
+def round_trips(path: str, connections: int, seconds: float, op: str = "READ") -> float:
+    """Round trips/s of ``op`` over ``connections`` sockets, one request in flight on each."""
     socks = [connect_unix(path) for _ in range(connections)]
-    request = Packet.request(Op.READ, KEYS[0]).encode()
+    request = ROUND_TRIPS[op]
     fds = [s.fileno() for s in socks]
     buffers = {fd: bytearray() for fd in fds}
     poller = select.epoll()
@@ -255,20 +262,25 @@ def rtt_rows(args: argparse.Namespace, cpus: set[int] | None) -> list[tuple[str,
         paths = {"C": c.socket_path, "embedded": embedded.socket_path}
         for path in paths.values():
             write_keys(path)
-        for n in CONNECTIONS:
-            best = dict.fromkeys(paths, 0.0)
-            ratios = []
-            for path in paths.values():
-                round_trips(path, n, 0.05)  # warm up
-            for _ in range(args.runs):
-                turn = {name: round_trips(path, n, args.seconds) for name, path in paths.items()}
-                ratios.append(turn["embedded"] / turn["C"])
-                best = {name: max(best[name], turn[name]) for name in paths}
-            rows.append((f"READ round trips/s, {n} connection(s), 1 in flight each",
-                         f"{best['embedded']:,.0f}", f"{best['C']:,.0f}",
-                         ratio(best["embedded"], best["C"]),
-                         f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"))
+        for op in ROUND_TRIPS:
+            for n in CONNECTIONS:
+                rows.append(_rtt_row(args, paths, op, n))
     return rows
+
+
+def _rtt_row(args: argparse.Namespace, paths: dict[str, str], op: str, n: int
+             ) -> tuple[str, ...]:
+    best = dict.fromkeys(paths, 0.0)
+    ratios = []
+    for path in paths.values():
+        round_trips(path, n, 0.05, op)  # warm up
+    for _ in range(args.runs):
+        turn = {name: round_trips(path, n, args.seconds, op) for name, path in paths.items()}
+        ratios.append(turn["embedded"] / turn["C"])
+        best = {name: max(best[name], turn[name]) for name in paths}
+    return (f"{op} round trips/s, {n} connection(s), 1 in flight each",
+            f"{best['embedded']:,.0f}", f"{best['C']:,.0f}", ratio(best["embedded"], best["C"]),
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
 
 
 def write_rows(args: argparse.Namespace, cpus: set[int] | None) -> list[tuple[str, ...]]:
