@@ -21,6 +21,8 @@ from .state import OK, State, View
 from .store import GENERATION_BYTES, Node, pack_generation, record_size
 from .transactions import Transaction
 
+_READ = int(Op.READ)
+_DIRECTORY = int(Op.DIRECTORY)
 _CACHED_MAX = PAYLOAD_MAX + GENERATION_BYTES
 """The longest stored value :func:`cached_answer` reads (a longer one is E2BIG)."""
 
@@ -37,16 +39,16 @@ def cached_answer(xs: State, conn: Connection, op: int, payload: bytes) -> bytes
     node = None if path is None else xs.store.nodes.lookups.get(path)
     if node is None or not (conn.privileged or xs.rights(conn, node) & READ):
         return None
-    if op == Op.READ:
+    if op == _READ:
         data = node.data  # node.value, inlined
         if type(data) is not bytes:
             return b""
         return data[:-GENERATION_BYTES] if len(data) <= _CACHED_MAX else None
-    reply = node.child_blob() if op == Op.DIRECTORY else xs.store.perms_payload(node.perms)
+    reply = node.child_blob() if op == _DIRECTORY else xs.store.perms_payload(node.perms)
     return reply if len(reply) <= PAYLOAD_MAX else None
 
 
-CACHED_OPS = frozenset((Op.READ, Op.DIRECTORY, Op.GET_PERMS))
+CACHED_OPS = frozenset(int(op) for op in (Op.READ, Op.DIRECTORY, Op.GET_PERMS))
 """The requests :func:`cached_answer` answers: those that read one node and change nothing."""
 
 
