@@ -36,7 +36,7 @@ def test_read_write_values(client: Client) -> None:
     with pytest.raises(EINVAL):
         client.read_integer("/api/s")
     with pytest.raises(TypeError):
-        client.write("/api/x", True)  # type: ignore[arg-type]
+        client.write("/api/x", True)
     with pytest.raises(TypeError):
         client.write("/api/x", 1.5)  # type: ignore[arg-type]
 

@@ -65,7 +65,7 @@ def test_writes_are_batched(proxy: FaultProxy, clients: Any) -> None:
         writes.append(len(data))
         return original(data)
 
-    transport.try_send = counting  # type: ignore[method-assign]
+    transport.try_send = counting
     greenlets = [gevent.spawn(client.read, "/local/domain/0/name") for _ in range(50)]
     gevent.joinall(greenlets, timeout=10, raise_error=True)
     assert len(writes) < 10  # 50 requests went out in a handful of writes

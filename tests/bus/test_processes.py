@@ -84,7 +84,8 @@ def test_a_dead_process_transactions_are_ended(embedded: Any, clients: Any) -> N
     pid, ref = px.spawn_monitor(holder)
     until(lambda: len(started) == 3, what="three transactions")
     assert sum(len(c.transactions) for c in embedded.xs.connections.values()) == 3
-    assert px.process_info(pid)["resources"]["transactions"] == 3
+    info = px.process_info(pid)
+    assert info is not None and info["resources"]["transactions"] == 3
     px.exit(pid, px.KILL)
     px.receive(lambda m: type(m) is tuple and m[0] == "DOWN" and m[1] is ref, timeout=5)
     client.get_domain_path(0)
@@ -126,7 +127,12 @@ def test_process_info_shows_the_watches(embedded: Any, clients: Any) -> None:
 def test_plain_greenlets_are_not_made_processes(embedded: Any, clients: Any) -> None:
     client = clients(embedded.socket_path)
     seen = []
-    g = gevent.spawn(lambda: seen.append(px.pid_of()) or client.watch("/plain", "p"))
+
+    def watch_as_a_process() -> None:
+        seen.append(px.pid_of())
+        client.watch("/plain", "p")
+
+    g = gevent.spawn(watch_as_a_process)
     g.join()
     assert seen == [None]
     assert px.processes() == []  # watching did not adopt it

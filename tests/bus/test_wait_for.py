@@ -78,5 +78,10 @@ def test_nested_reads_through_list_and_exists(client: Client) -> None:
         return names if len(names) >= 2 else None
 
     waiter = gevent.spawn(client.wait_for, condition, 10)
-    gevent.spawn(lambda: [client.write(f"/wf/dir/{n}", "") for n in "xy"])
+
+    def write_both() -> None:
+        for n in "xy":
+            client.write(f"/wf/dir/{n}", "")
+
+    gevent.spawn(write_both)
     assert sorted(waiter.get(timeout=10)) == ["x", "y"]

@@ -74,7 +74,8 @@ def test_relative_watch_reports_relative_paths(guest_client: Client) -> None:
 
 
 def test_same_token_two_paths_are_routed_by_path(client: Client) -> None:
-    a_box, b_box = [], []
+    a_box: list[Any] = []
+    b_box: list[Any] = []
 
     def sub(path: str, into: list[Any], ready: gevent.event.Event) -> None:
         client.watch(path, "shared")
