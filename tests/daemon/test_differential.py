@@ -202,6 +202,7 @@ class Run:
         return ("hypervisor", domid, state)
 
     def request(self, step: Step) -> tuple[object, ...]:
+        assert isinstance(step.op, int)  # harness actions (str) go to harness()
         who = step.who
         tx_id = self.tx_id(who, step.tx)
         reply = self.conns[who].exchange(Packet(step.op, 1, tx_id, step.payload))

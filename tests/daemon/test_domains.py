@@ -71,7 +71,9 @@ def test_reintroduce_resets_connection_state(engine: Engine) -> None:
     engine.dom0().call(Op.INTRODUCE, 5, 0, 1)
     assert g.conn.watches == {} and g.conn.transactions == {}
     assert g.err(Op.READ, "name", tx_id=tx) == "ENOENT"
-    assert engine.xs.domains.get(5).watch_count == 0
+    domain = engine.xs.domains.get(5)
+    assert domain is not None
+    assert domain.watch_count == 0
 
 
 @pytest.mark.parametrize("state", ["shutdown", "crashed"])

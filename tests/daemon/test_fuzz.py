@@ -131,4 +131,5 @@ def test_live_daemon_survives_garbage(fuzz_daemon: EmbeddedDaemonProcess, plan: 
         assert witness.read("/local/domain/0/name") == b"Domain-0"
         assert dump(witness) == before
         assert witness.control("check") == b"OK\0"
+    assert fuzz_daemon.process is not None
     assert fuzz_daemon.process.poll() is None

@@ -118,7 +118,8 @@ def test_transactions_are_serializable(inside: list, outside: list,
     while inside_q or outside_q:
         take_inside = inside_q and (not outside_q or next(choices, True))
         if take_inside:
-            run(c, *inside_q.pop(0), tx_id=tx)
+            op, path, value = inside_q.pop(0)
+            run(c, op, path, value, tx_id=tx)
         else:
             op, path, value = outside_q.pop(0)
             assert run(other, op, path, value) == outside_model.apply(op, path, value)

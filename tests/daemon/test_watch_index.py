@@ -71,7 +71,7 @@ def naive_fire(conns: list[FakeConn], store: Store, path: str, exact: bool,
                 continue
             if not (_can_read(conn, old) or (node is not None and (
                     conn.privileged or _can_read(conn, node.perms)
-                    or _can_read(conn, parent and parent.perms)))):
+                    or _can_read(conn, parent.perms if parent is not None else None)))):
                 continue  # nobody, dom0 included, sees a node with no old ACL that is gone
             payload = watch.payload(path)
             if len(payload) <= PAYLOAD_MAX:
@@ -159,10 +159,10 @@ def test_unrelated_watches_are_never_looked_at() -> None:
         hub.add(conn, Watch(f"/elsewhere/{i}", b"t"))
     hub.add(conn, Watch("/a", b"mine"))
 
-    class Counting(dict):  # type: ignore[type-arg]
+    class Counting(dict):
         looked: list[str] = []
 
-        def get(self, key, default=None):  # type: ignore[no-untyped-def]
+        def get(self, key, default=None):
             self.looked.append(key)
             return super().get(key, default)
 
@@ -190,7 +190,7 @@ def test_the_permission_filter_runs_for_matching_connections_only() -> None:
     checked: list[int] = []
     permitted = hub._permitted
 
-    def counting(conn, *args):  # type: ignore[no-untyped-def]
+    def counting(conn, *args):
         checked.append(conn.id)
         return permitted(conn, *args)
 
@@ -222,11 +222,11 @@ def test_removing_a_watch_does_not_scan_its_path() -> None:
     for conn in conns:
         hub.add(conn, Watch(RELEASE_DOMAIN, b"t"))
 
-    class NoScan(dict):  # type: ignore[type-arg]
-        def __iter__(self):  # type: ignore[no-untyped-def]
+    class NoScan(dict):
+        def __iter__(self):
             raise AssertionError("a bucket was scanned")
 
-        def values(self):  # type: ignore[no-untyped-def]
+        def values(self):
             raise AssertionError("a bucket was scanned")
 
         items = values
