@@ -43,7 +43,7 @@ def scratch_dir(prefix: str = "xs-") -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str = "a condition",
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str = "a condition",
              check: Callable[[], object] | None = None,
              error: type[Exception] = TimeoutError,
              sleep: Callable[[float], object] = time.sleep) -> T:
