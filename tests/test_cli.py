@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
@@ -221,5 +222,5 @@ def test_a_conflicting_transaction_runs_again_and_prints_once(xs: object) -> Non
     conflicting = _ConflictOnce(xs.client())
     out = io.BytesIO()
     code = run_tool("read", ["/c/a", "/c/b"], out=out, err=io.StringIO(),
-                    connect=lambda path, only: conflicting)
+                    connect=lambda path, only: cast(xsactor.Client, conflicting))
     assert (code, out.getvalue(), conflicting.commits) == (0, b"1\n2\n", 2)

@@ -6,6 +6,8 @@ ACLs, children in libxl's order (``libxl__domain_make``, ``libxl__build_post``,
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from xsactor.daemon.toolstack import GuestSpec
@@ -107,7 +109,8 @@ def test_serve_guest_builds_the_tree_the_reference_harness_builds() -> None:
     """The whole tree, from ``/``: ``serve --guest 3`` against the harness's guest 3 on 4.17."""
     require_reference()
     trees = []
-    for kind, options in (("reference", {}), ("embedded", {"guests": (3,)})):
+    cases: list[tuple[str, dict[str, Any]]] = [("reference", {}), ("embedded", {"guests": (3,)})]
+    for kind, options in cases:
         with running(kind, **options) as started:
             if kind == "reference":
                 started.add_guest(GuestSpec(3))
