@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import gevent
@@ -60,7 +60,7 @@ def stop(pid: proc.Pid) -> Any:
     return proc.receive(("EXIT", pid, proc.ANY), 10)[2]
 
 
-def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def events(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
     return [entry for entry in logs if entry["event"] == name]
 
 
@@ -258,7 +258,7 @@ def test_a_closed_gate_holds_restarts_until_it_opens() -> None:
 
 # -- declared watches ---------------------------------------------------------------------------
 def test_declared_watches_are_registered_for_every_instance() -> None:
-    registered: list[tuple[proc.Pid, tuple[tuple[str, Any], ...]]] = []
+    registered: list[tuple[proc.Pid, Sequence[tuple[str, Any]]]] = []
     previous = sup.set_watch_registrar(lambda pid, watches: registered.append((pid, watches)))
     try:
         s = sup.start_link(SupFlags(), [spec("w", watches=[("memory/target", "mem")])])

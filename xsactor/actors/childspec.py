@@ -13,7 +13,7 @@ never imports the bus: watches are handed to the *watch registrar* the program i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,7 +62,7 @@ class ChildSpec:
       transient and temporary children.
     - ``backoff``: wait before restarting this child (None: restart at once, as OTP).
     - ``watches``: ``(path, token)`` pairs registered for each new instance, into its mailbox,
-      before the supervisor goes on (needs a watch registrar).
+      before the supervisor goes on (needs a watch registrar); any sequence, kept as a tuple.
     """
 
     id: Hashable
@@ -72,7 +72,7 @@ class ChildSpec:
     type: ChildType = "worker"
     significant: bool = False
     backoff: Backoff | None = None
-    watches: tuple[tuple[str, Any], ...] = ()
+    watches: Sequence[tuple[str, Any]] = ()  # kept as a tuple (see __post_init__)
 
     def __post_init__(self) -> None:
         if not callable(self.start):
