@@ -3,6 +3,7 @@ messages, coalescing (a model-based property test against a plain list)."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from collections import Counter
@@ -131,6 +132,10 @@ _op = st.one_of(
 )
 
 
+def _tagged(tag: str, message: Any) -> bool:
+    return message[0] == tag
+
+
 @settings(max_examples=200, deadline=None)
 @given(bound=st.one_of(st.none(), st.integers(0, 4)), ops=st.lists(_op, max_size=40))
 def test_mailbox_matches_a_list_model(bound: int | None, ops: list[Any]) -> None:
@@ -161,7 +166,7 @@ def test_mailbox_matches_a_list_model(bound: int | None, ops: list[Any]) -> None
                 assert box.receive(0, match) == model.pop(index)[0]
         else:
             kept = [entry for entry in model if entry[0][0] != op[1]]
-            assert box.purge(lambda m, k=op[1]: m[0] == k) == len(model) - len(kept)
+            assert box.purge(functools.partial(_tagged, op[1])) == len(model) - len(kept)
             model = kept
         assert len(box) == len(model)
         assert box.dropped == dropped
@@ -212,6 +217,7 @@ def test_a_full_bounded_process_mailbox_still_gets_down_and_exit() -> None:
 
     box = Mailbox(bound=1)
     pid = px.spawn_opt(flooded, mailbox=box)
+    assert isinstance(pid, px.Pid)  # not monitored: no (pid, ref)
     ready.wait(5)
     px.send(pid, "go")
     for i in range(10):

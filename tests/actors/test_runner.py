@@ -37,7 +37,7 @@ class Agent:
 
     def expect(self, event: str, timeout: float = 10.0) -> dict[str, Any]:
         """The next log event named ``event`` (those before it are skipped)."""
-        seen = []
+        seen: list[Any] = []
         while True:
             try:
                 entry = self.events.get(timeout=timeout)

@@ -44,7 +44,7 @@ class Lines:
         self.lines.put("")
 
     def expect(self, text: str, timeout: float = 20.0) -> str:
-        seen = []
+        seen: list[str] = []
         while True:
             try:
                 line = self.lines.get(timeout=timeout)

@@ -3,6 +3,7 @@ each side survives the other's crash and restart."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gevent
@@ -28,7 +29,7 @@ def states(dom0: Client, be: int, fe: int, ring: Any = None) -> int:
     return dom0.wait_for(check, 10)
 
 
-def walked(logs: list[dict[str, Any]], side: str) -> list[int]:
+def walked(logs: Sequence[Mapping[str, Any]], side: str) -> list[int]:
     return [e["state"] for e in logs if e["event"] == "xenbus state" and e["side"] == side]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import gevent
@@ -51,7 +51,8 @@ class Tracer:
     def __call__(self, line: str) -> None:
         self.trace.lines.append(line)
 
-    def report(self, _logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def report(self, _logger: Any, _method: str,
+               event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         kind = event.get("report")
         if kind is not None:
             line = f"report {event['supervisor']} {kind} {sfmt(event['child_id'])}"
