@@ -295,15 +295,17 @@ def write_rows(args: argparse.Namespace, cpus: set[int] | None) -> list[tuple[st
             for count in WATCHES]
 
 
-WHERE: dict[str, tuple[set[int] | None, set[int] | None]] = {
-    "one core": (PLACEMENTS["one core"], None),
-    "two cores": (PLACEMENTS["two cores"], None),
-    "two cores, apart": ({0}, {1}),
-}
-"""Where the client runs, and where the daemons run (None: with the client). Apart, every
-round trip costs a cross-CPU wakeup and the scheduler cannot move either side; on two cores
-left free, it sometimes puts both on one core for a while, which shows as noise between
-turns."""
+def placements(cpus: list[int]) -> dict[str, tuple[set[int] | None, set[int] | None]]:
+    """Where the client runs, and where the daemons run (None: with the client), on the
+    first two of ``cpus``. Apart, every round trip costs a cross-CPU wakeup and the scheduler
+    cannot move either side; on two cores left free, it sometimes puts both on one core for a
+    while, which shows as noise between turns."""
+    out: dict[str, tuple[set[int] | None, set[int] | None]] = {
+        "one core": (PLACEMENTS["one core"], None)}
+    if len(cpus) >= 2:
+        out["two cores"] = (PLACEMENTS["two cores"], None)
+        out["two cores, apart"] = ({cpus[0]}, {cpus[1]})
+    return out
 
 
 def memory_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
@@ -342,11 +344,15 @@ def main() -> None:
     args = parser.parse_args()
     args.only = set(args.only.split(","))
     header = ("workload", "embedded", "C xenstored", "embedded / C")
-    wanted = {"all": tuple(WHERE), "one": ("one core",), "two": ("two cores",),
+    where_to = placements(sorted(os.sched_getaffinity(0)))
+    wanted = {"all": tuple(where_to), "one": ("one core",), "two": ("two cores",),
               "apart": ("two cores, apart",)}
     for where in wanted[args.placement]:
+        if where not in where_to:
+            print(f"\n{where}: skipped, this process may use one CPU only")
+            continue
         if args.only & {"rtt", "writes"}:
-            client, daemons = WHERE[where]
+            client, daemons = where_to[where]
             with placement(client):
                 rows = rtt_rows(args, daemons) if "rtt" in args.only else []
                 rows += write_rows(args, daemons) if "writes" in args.only else []

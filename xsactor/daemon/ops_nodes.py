@@ -101,7 +101,6 @@ def op_get_perms(xs: State, conn: Connection, req_id: int, tx_id: int, payload: 
     conn.reply(Op.GET_PERMS, req_id, tx_id, xs.store.perms_payload(node.perms))
 
 
-
 # -- writing ---------------------------------------------------------------------------------
 def op_write(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,
              txn: Transaction | None) -> None:

@@ -40,7 +40,8 @@ GET_PERMS_ENTRY_MAX = 11
 PERMS_PAYLOADS_BUDGET = 256 << 10
 """Bytes of GET_PERMS payloads :meth:`Store.perms_payload` remembers (then it starts afresh)."""
 PERMS_PAYLOAD_COST = 100
-"""What one remembered payload costs beyond its bytes (dict slot, tuple, bytes header)."""
+"""What one remembered payload costs beyond its bytes and its ACL's slots (dict slot, tuples,
+bytes header)."""
 
 
 class Children:
@@ -394,7 +395,7 @@ class Store:
         if known is not None and known[0] is acl:
             return known[1]
         payload = acl_payload(acl, entry_max=GET_PERMS_ENTRY_MAX)
-        cost = len(payload) + PERMS_PAYLOAD_COST
+        cost = len(payload) + 8 * len(acl) + PERMS_PAYLOAD_COST  # the ACL is kept alive too
         self._payload_bytes += cost
         if self._payload_bytes > PERMS_PAYLOADS_BUDGET:
             self._payloads.clear()
