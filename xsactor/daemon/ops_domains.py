@@ -16,7 +16,7 @@ from .cparse import atou, onearg
 from .domains import HYPERVISOR_STATES, Domain
 from .ops_nodes import remove
 from .state import OK, State
-from .store import with_ignored
+from .store import Node, with_ignored
 from .transactions import Transaction
 
 log = get_logger(__name__)
@@ -154,22 +154,28 @@ def _close_connections(xs: State, domain: Domain) -> None:
 
 
 def _remove_owned(xs: State, domid: int) -> None:
-    """Pre-order walk from /; each subtree whose root the domain owns is removed."""
+    """Pre-order walk from /; each subtree whose root the domain owns is removed (4.17's
+    domain_tree_remove), until the domain owns nothing more. The walk follows the tree's
+    links, with no lookup by path but for a child stored apart from its parent."""
     store = xs.store
     nodes = store.nodes
-    pending = ["/"]
+    pending: list[tuple[str, Node | None]] = [("/", nodes.root)]
     while pending and store.owned_by(domid) > 0:
-        path = pending.pop()
-        node = nodes.get(path)
+        path, node = pending.pop()
         if node is None:
-            continue
+            node = nodes.get(path)
+            if node is None:
+                continue
         if node.owner == domid:
             try:
                 remove(xs, xs.glob, path, node)
             except XenStoreError as exc:
                 log.error("cannot delete orphaned node", path=path, error=str(exc))
             continue
-        pending.extend(join(path, name) for name in reversed(list(node.children)))
+        kids = node.kids
+        if kids is not None:
+            pending.extend((join(path, name), child)
+                           for name, child in reversed(kids.names.items()))
 
 
 def _chown_orphans(xs: State, domid: int) -> None:
