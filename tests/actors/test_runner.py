@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
 from xsactor.protocol.errors import XenStoreError
 from xsactor.testing.daemons import DaemonUnderTest
-from xsactor.testing.util import spawned, wait_for
+from xsactor.testing.util import LineReader, spawned, wait_for
 
 
 class Agent:
@@ -24,34 +22,27 @@ class Agent:
 
     def __init__(self, process: subprocess.Popen[str]) -> None:
         self.process = process
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        assert process.stderr is not None
-        threading.Thread(target=self._read, args=(process.stderr,), daemon=True).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            try:
-                self.events.put(json.loads(line))
-            except ValueError:
-                self.events.put({"event": "unparsed", "line": line})
+        self.lines = LineReader(process.stderr)
 
     def expect(self, event: str, timeout: float = 10.0) -> dict[str, Any]:
         """The next log event named ``event`` (those before it are skipped)."""
-        seen: list[Any] = []
-        while True:
-            try:
-                entry = self.events.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"no {event!r} event; saw {seen}") from None
-            if entry.get("event") == event:
-                return entry
-            seen.append(entry.get("event"))
+        line = self.lines.expect(lambda line: _event(line).get("event") == event, timeout,
+                                 f"{event!r} event")
+        return _event(line)
 
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
 
     def wait(self, timeout: float = 10.0) -> int:
         return self.process.wait(timeout)
+
+
+def _event(line: str) -> dict[str, Any]:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return {"event": "unparsed", "line": line}
+    return entry if isinstance(entry, dict) else {"event": "unparsed", "line": line}
 
 
 @pytest.fixture

@@ -4,56 +4,32 @@ own embedded daemon) and ``xsactor run xsactor.examples.<name>:agent --socket``.
 from __future__ import annotations
 
 import contextlib
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from typing import IO
 
 import pytest
 
 from xsactor.bus.client import Client
+from xsactor.testing import util
 from xsactor.testing.sandbox import Sandbox
 
 
-@contextlib.contextmanager
-def spawned(argv: list[str]) -> Iterator[subprocess.Popen[str]]:
+def spawned(argv: list[str]) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
     """The command, its stderr piped; killed on exit if still running."""
-    with subprocess.Popen(argv, text=True, stderr=subprocess.PIPE) as proc:
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    return util.spawned(argv, stderr=subprocess.PIPE)
 
 
 class Lines:
     """A subprocess's stderr, line by line, as it comes."""
 
     def __init__(self, stream: IO[str] | None) -> None:
-        assert stream is not None
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.put(line)
-        self.lines.put("")
+        self.reader = util.LineReader(stream)
 
     def expect(self, text: str, timeout: float = 20.0) -> str:
-        seen: list[str] = []
-        while True:
-            try:
-                line = self.lines.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"no {text!r} in {seen}") from None
-            assert line, f"the process ended before {text!r}: {seen}"
-            if text in line:
-                return line
-            seen.append(line)
+        return self.reader.expect(lambda line: text in line, timeout, repr(text))
 
 
 def test_an_example_with_its_own_daemon() -> None:

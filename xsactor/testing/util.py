@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -88,6 +90,36 @@ def spawned(argv: list[str], **options: Any) -> Iterator[subprocess.Popen[str]]:
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+class LineReader:
+    """A text stream (a subprocess's pipe), read line by line in a thread as it comes."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        assert stream is not None, "the stream must be a pipe"
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put("")  # the end
+
+    def expect(self, match: Callable[[str], object], timeout: float, what: str) -> str:
+        """The next line ``match`` accepts (those before it are skipped); AssertionError, with
+        the lines seen, if none comes within ``timeout`` seconds of the last or the stream
+        ends."""
+        seen: list[str] = []
+        while True:
+            try:
+                line = self._lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no {what} within {timeout} s; saw {seen}") from None
+            if not line:
+                raise AssertionError(f"the stream ended before {what}; saw {seen}")
+            if match(line):
+                return line
+            seen.append(line.rstrip("\n"))
 
 
 def rss_kb(pid: int) -> int:
