@@ -435,3 +435,40 @@ def test_commit_after_a_domain_it_counted_nodes_for_is_gone(daemon: Harness, cho
         assert_ok(reply)
     else:
         assert_error(reply, commit)
+
+
+@pytest.mark.parametrize("create", ["mkdir", "write"])
+def test_a_child_made_again_under_a_stale_parent_is_listed_twice(daemon: Harness,
+                                                                 create: str) -> None:
+    """Differential finding (narrow seed 6284): a transaction's copy of a parent still lists a
+    child removed outside since; making that child again in the transaction appends its name
+    again, as 4.17 appends a new child's name without looking. DIRECTORY and DIRECTORY_PART
+    show it twice; RM takes the first occurrence; an RM of the parent meets the second as a
+    child it cannot read (EIO), its walk stopped where it was; the commit conflicts."""
+    c, outside = daemon.dom0(), daemon.dom0()
+    parent = daemon.p("parent")
+    c.write(parent + "/c", b"v")
+    c.write(parent + "/z", b"v")
+    tx = c.start()
+    assert_ok(c.request(Op.SET_PERMS, parent, "n0", "r1", tx_id=tx))  # the copy lists c
+    assert_ok(outside.request(Op.RM, parent + "/c"))
+    if create == "mkdir":
+        assert_ok(c.request(Op.MKDIR, parent + "/c", tx_id=tx))
+    else:
+        assert_ok(wr(c, parent + "/c", b"w", tx_id=tx))
+
+    def listing() -> bytes:
+        return assert_success(c.request(Op.DIRECTORY, parent, tx_id=tx))
+
+    assert listing() == b"c\0z\0c\0"
+    part = assert_success(c.request(Op.DIRECTORY_PART, parent, "0", tx_id=tx))
+    assert part.split(b"\0", 1)[1] == b"c\0z\0c\0\0"
+    assert_ok(c.request(Op.RM, parent + "/c", tx_id=tx))
+    assert listing() == b"z\0c\0"
+    assert_ok(c.request(Op.MKDIR, parent + "/c", tx_id=tx))
+    assert_ok(c.request(Op.MKDIR, parent + "/d", tx_id=tx))
+    assert listing() == b"z\0c\0c\0d\0"
+    assert_error(c.request(Op.RM, parent, tx_id=tx), "EIO")
+    assert listing() == b"c\0d\0"  # z and the first c went before the walk stopped
+    assert_error(c.request(Op.TRANSACTION_END, "T", tx_id=tx), "EAGAIN")
+    assert c.directory(parent) == [b"z"]

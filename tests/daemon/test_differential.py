@@ -260,7 +260,7 @@ def transcript(kind: str, steps: list[Step]) -> list[tuple[object, ...]]:
 RUNS = [("wide", 0, 250), ("wide", 11, 250), ("wide", 24, 250), ("wide", 28, 250),
         ("wide", 131, 250), ("narrow", 110, 600), ("narrow", 128, 600), ("narrow", 252, 600),
         ("narrow", 405, 800), ("narrow", 417, 800), ("narrow", 2003, 800),
-        ("narrow", 2021, 170)]
+        ("narrow", 2021, 170), ("narrow", 6284, 600)]
 """Fixed plans (variant, seed, steps): on each, the daemon before a fix differed from 4.17.
 wide 0 and 28: a node created and removed in one transaction fired at commit; wide 11: a
 domain-exception VIRQ did not check every domain again; wide 24: RM meeting the
@@ -271,7 +271,9 @@ commit moved node counts to a domain gone for good; narrow 405: a special ACL en
 vanished domain granted its events; narrow 417: an ACL entry naming a domain was judged once,
 at the domain's end, not on every check by its record's generation; narrow 2003 and 2021:
 a refused SET_PERMS made no records for the domains it named, so the domains' check order on
-a domain-exception VIRQ differed (a doubled ``@releaseDomain``). Each finding is also a
+a domain-exception VIRQ differed (a doubled ``@releaseDomain``); narrow 6284: a child made
+again in a transaction whose copy of the parent still listed it was listed once, where 4.17
+appends its name a second time. Each finding is also a
 named conformance case (docs/daemon.md lists them)."""
 
 

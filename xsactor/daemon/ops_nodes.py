@@ -206,7 +206,8 @@ def create(xs: State, view: View, conn: Connection, path: str, value: bytes) -> 
         new_nodes.append(node)
         view.store_node(names[level], node)
     top_parent.ignored = ignored
-    top_parent.add_child(basename(names[-1]))
+    # 4.17 appends the name unlooked: a transaction's stale copy may list it already
+    top_parent.add_child(basename(names[-1]), repeat=view.in_transaction)
     top_parent.generation = generations[-1]
     view.store_node(top_parent_path, top_parent)
     owner = perms[0].domid

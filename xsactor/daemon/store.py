@@ -66,6 +66,36 @@ class Children:
         clone.blob = self.blob
         return clone
 
+    def listing(self) -> Collection[str]:
+        """The names as the node's record lists them, in order."""
+        return self.names
+
+
+class RepeatedChildren(Children):
+    """A child list naming a child more than once: 4.17 appends a new child's name to its
+    parent's list without looking, and a transaction's copy of the parent may still list a
+    child that was removed outside the transaction since. Such a transaction cannot commit
+    (the parent changed outside it); until it ends, its DIRECTORY shows the name twice and
+    its RM meets the second one as a child it cannot read. ``order`` is the list as 4.17
+    keeps it; removing a name takes its first occurrence."""
+
+    __slots__ = ("order",)
+
+    def __init__(self, kids: Children) -> None:
+        self.names = kids.names
+        self.size = kids.size
+        self.blob = None
+        self.order = list(kids.names)
+
+    def copy(self) -> RepeatedChildren:
+        clone = RepeatedChildren(self)
+        clone.names = self.names.copy()
+        clone.order = self.order.copy()
+        return clone
+
+    def listing(self) -> Collection[str]:
+        return self.order
+
 
 class IgnoringACL(tuple[Perm, ...]):
     """An ACL some of whose entries are flagged void (4.17's ``XS_PERM_IGNORE``): those a
@@ -160,7 +190,7 @@ class Node:
     @property
     def children(self) -> Collection[str]:
         """The child names, in creation order."""
-        return () if self.kids is None else self.kids.names
+        return () if self.kids is None else self.kids.listing()
 
     @property
     def childlen(self) -> int:
@@ -181,25 +211,39 @@ class Node:
             return b""
         blob = kids.blob
         if blob is None:
-            blob = kids.blob = "".join(name + "\0" for name in kids.names).encode("latin-1")
+            blob = kids.blob = "".join(name + "\0" for name in kids.listing()).encode("latin-1")
         return blob
 
-    def add_child(self, name: str) -> None:
+    def add_child(self, name: str, *, repeat: bool = False) -> None:
+        """List ``name`` (once, unless ``repeat``: then a name already listed is appended
+        again, as 4.17 does; see :class:`RepeatedChildren`)."""
         kids = self.kids
         if kids is None:
             kids = self.kids = Children()
         name = intern(name)
         if name in kids.names:
-            return
-        kids.names[name] = None
+            if not repeat:
+                return
+            if not isinstance(kids, RepeatedChildren):
+                kids = self.kids = RepeatedChildren(kids)
+        else:
+            kids.names[name] = None
+        if isinstance(kids, RepeatedChildren):
+            kids.order.append(name)
         kids.size += len(name) + 1
         kids.blob = None
 
     def remove_child(self, name: str) -> bool:
+        """Unlist ``name`` (its first occurrence); whether it was listed."""
         kids = self.kids
         if kids is None or name not in kids.names:
             return False
-        del kids.names[name]
+        if isinstance(kids, RepeatedChildren):
+            kids.order.remove(name)
+            if name not in kids.order:
+                del kids.names[name]
+        else:
+            del kids.names[name]
         kids.size -= len(name) + 1
         kids.blob = None
         if not kids.names:
