@@ -82,7 +82,7 @@ def test_noreply_then_reply_from_another_handler() -> None:
     w = spawn_opt(waiter, monitor=True)
     gevent.sleep(0)
     gs.cast(s, ("k", 42))
-    assert receive(("DOWN", w[1], "process", ANY, ANY), timeout=5)[4] == "normal"  # type: ignore[index]
+    assert receive(("DOWN", w[1], "process", ANY, ANY), timeout=5)[4] == "normal"
     assert waiter_results == [42]
     gs.stop(s)
 
@@ -247,7 +247,7 @@ def test_replies_exit_and_down_are_system_messages() -> None:
         trap_exit(True)
         assert gs.call(s, ("get", "a")) == 1
         other = spawn_opt(lambda: None, link=True, monitor=True)
-        receive(("DOWN", other[1], ANY, ANY, ANY))  # type: ignore[index]
+        receive(("DOWN", other[1], ANY, ANY, ANY))
         receive(("EXIT", ANY, ANY))
         send(me, "done")
 

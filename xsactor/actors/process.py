@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 from gevent import Greenlet, GreenletExit, getcurrent
 from gevent.event import Event
@@ -324,6 +324,24 @@ def _run(proc: _Process, fn: Callable[..., Any], args: tuple[Any, ...],
     _forget_greenlet(proc)
 
 
+@overload
+def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
+              kwargs: dict[str, Any] | None = None, *, link: bool = False,
+              monitor: Literal[False] = False, mailbox: Mailbox | None = None) -> Pid: ...
+
+
+@overload
+def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
+              kwargs: dict[str, Any] | None = None, *, link: bool = False,
+              monitor: Literal[True], mailbox: Mailbox | None = None) -> tuple[Pid, Ref]: ...
+
+
+@overload
+def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
+              kwargs: dict[str, Any] | None = None, *, link: bool = False,
+              monitor: bool, mailbox: Mailbox | None = None) -> Pid | tuple[Pid, Ref]: ...
+
+
 def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
               kwargs: dict[str, Any] | None = None, *, link: bool = False,
               monitor: bool = False, mailbox: Mailbox | None = None) -> Pid | tuple[Pid, Ref]:
@@ -357,17 +375,17 @@ def spawn_opt(fn: Callable[..., Any], args: tuple[Any, ...] = (),
 
 def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
     """Start ``fn(*args, **kwargs)`` as a process."""
-    return spawn_opt(fn, args, kwargs)  # type: ignore[return-value]
+    return spawn_opt(fn, args, kwargs)
 
 
 def spawn_link(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
     """Start a process linked to the caller (atomically: it cannot die unlinked)."""
-    return spawn_opt(fn, args, kwargs, link=True)  # type: ignore[return-value]
+    return spawn_opt(fn, args, kwargs, link=True)
 
 
 def spawn_monitor(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Pid, Ref]:
     """Start a process monitored by the caller; returns ``(pid, ref)``."""
-    return spawn_opt(fn, args, kwargs, monitor=True)  # type: ignore[return-value]
+    return spawn_opt(fn, args, kwargs, monitor=True)
 
 
 # -- messages ------------------------------------------------------------------------------

@@ -175,9 +175,8 @@ def start(server: ServerSpec, *args: Any, name: str | None = None,
             raise AlreadyStarted(name, holder)
     starter = self_pid()
     tag = alias()
-    started = spawn_opt(_serve, (server, args, tag, starter if link else None), link=link,
-                        monitor=True)
-    pid, ref = started  # type: ignore[misc]
+    pid, ref = spawn_opt(_serve, (server, args, tag, starter if link else None), link=link,
+                         monitor=True)
     try:
         if name is not None:
             _register(name, pid)
