@@ -1,22 +1,31 @@
-"""The sockets' lone-request path: a READ, DIRECTORY or GET_PERMS the caches know is answered
-by ``ops_nodes.cached_answer`` without the engine, and must answer exactly as the engine does
-whatever happened to the node, its children, its ACL or the domains it names; the first read
-of a turn is small, and requests of any size around it still arrive whole and in order."""
+"""The lone-request path (``XenStore.answer_lone``): a READ, DIRECTORY or GET_PERMS the caches
+know is answered by ``ops_nodes.cached_answer``, and a WRITE to a node they know by
+``ops_nodes.cached_write``, without the engine's dispatch; each must answer, and leave the
+store and the events, exactly as the engine does whatever happened to the node, its
+children, its ACL or the domains it names. The first read of a turn is small, and requests of
+any size around it still arrive whole and in order."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 from collections.abc import Iterator
+from typing import Any
 
 import gevent.socket
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from xsactor.daemon import core
+from xsactor.daemon.config import DaemonConfig
 from xsactor.daemon.core import XenStore
 from xsactor.daemon.server import Daemon
 from xsactor.daemon.sockets import FIRST_READ
 from xsactor.protocol import Decoder, Op, Packet
+from xsactor.protocol.errors import XenStoreError
+from xsactor.testing.util import scratch_dir
 
 from .conftest import Client
 
@@ -104,6 +113,122 @@ def test_cached_answers_are_the_engines(served, steps) -> None:
             # twice: the first may fill the caches, the second is answered from them
             for _ in range(2):
                 assert sockets[who].read(path, kind) == (expected.op, expected.payload), path
+
+
+class Side:
+    """One of two twin daemons: its clients by domid (guest 5 watching its ``data``), and a
+    dom0 watcher of ``/r``: some writes make events for others, some for the writer, some
+    none."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.clients = {0: Lone(daemon.socket_path)}
+        for domid in (5, 6):
+            self.clients[domid] = Lone(daemon.add_guest(domid))
+        self.clients[5].ask(Packet.request(Op.WATCH, "data", "mine", req_id=1))
+        self.watcher = Lone(daemon.socket_path)
+        self.watcher.ask(Packet.request(Op.WATCH, "/r", "r", req_id=1))
+
+    def step(self, kind: str, who: int, path: str, acl: tuple[str, ...], value: bytes
+             ) -> list[tuple[int, bytes]]:
+        """Play one step; every frame the actor and the watcher got for it."""
+        if kind == "cycle6":
+            self.clients[6].close()
+            self.daemon.set_domain_state(6, "gone")
+            self.clients[6] = Lone(self.daemon.add_guest(6))
+            frames = []
+        else:
+            lone = self.clients[who]
+            args: tuple[Any, ...] = {"write": (path.encode() + b"\0" + value,),
+                                     "chmod": (path, *acl)}.get(kind, (path,))
+            op = {"write": Op.WRITE, "rm": Op.RM, "chmod": Op.SET_PERMS,
+                  "mkdir": Op.MKDIR}.get(kind) or Op[kind]
+            if kind == "write":
+                packet = Packet(op, next(lone.ids), 0, args[0])
+            else:
+                packet = Packet.request(op, *args, req_id=next(lone.ids))
+            frames = lone.ask(packet)
+            # the turn is over: every event it made was handed to its socket
+            assert not self.daemon.xs.hub.dirty, "events left unsent after the turn"
+        # a round trip on the watcher: the events of the step come before its reply
+        frames += self.watcher.ask(Packet.request(Op.READ, "/", req_id=next(self.watcher.ids)))
+        return [(f.op, f.payload) for f in frames]
+
+    def tree(self) -> list[tuple[Any, ...]]:
+        return sorted((path, node.value, tuple(str(p) for p in node.perms), node.generation,
+                       tuple(node.children)) for path, node in self.daemon.xs.store.nodes.items())
+
+    def close(self) -> None:
+        for lone in (*self.clients.values(), self.watcher):
+            lone.close()
+
+
+@contextlib.contextmanager
+def twins() -> Iterator[tuple[Side, Side]]:
+    """Two daemons built alike; the second answers every request through the engine."""
+    with scratch_dir("xsd-") as left, scratch_dir("xsd-") as right:
+        cached = Daemon(DaemonConfig(socket_path=os.path.join(left, "socket"))).start()
+        engine = Daemon(DaemonConfig(socket_path=os.path.join(right, "socket"))).start()
+        xs = engine.xs
+        xs.answer_lone = lambda conn, op, req_id, tx_id, payload: xs.process(  # type: ignore
+            conn, op, req_id, tx_id, payload)
+        sides = (Side(cached), Side(engine))
+        try:
+            yield sides
+        finally:
+            for side in sides:
+                side.close()
+                side.daemon.stop()
+
+
+TWIN_PATHS = ("/r", "/r/a", "/x", "/x/y", "data", "data/x", "/local/domain/5/data",
+              "/local/domain/6/data")
+twin_step = st.tuples(
+    st.sampled_from(("write", "write", "write", "write", "rm", "chmod", "mkdir", "cycle6",
+                     "READ", "DIRECTORY", "GET_PERMS")),
+    st.sampled_from((0, 5, 6)), st.sampled_from(TWIN_PATHS), st.sampled_from(ACLS),
+    st.sampled_from((b"", b"v", b"w" * 5, b"x" * 2100)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(twin_step, max_size=30))
+def test_cached_writes_and_reads_leave_what_the_engine_leaves(steps) -> None:
+    """Every reply and event, their order, and the store afterwards (values, ACLs,
+    generations, child lists) are the same with the cached paths as through the engine;
+    the values include one past the node-size quota of a guest."""
+    with twins() as (cached, engine):
+        for step in steps:
+            assert cached.step(*step) == engine.step(*step), step
+        assert cached.tree() == engine.tree()
+
+
+def test_cached_writes_in_every_case_leave_what_the_engine_leaves(monkeypatch) -> None:
+    """Each case written three times, so that the third is cached: events for a watcher,
+    for the writer itself, none at all, the node-size quota, a node the guest may not
+    write; the cached path was taken."""
+    taken: list[str] = []
+    cached_write = core.cached_write
+
+    def spied(*args: Any) -> bool:
+        try:
+            written = cached_write(*args)
+        except XenStoreError as exc:
+            taken.append(exc.name)
+            raise
+        taken.append("written" if written else "engine")
+        return written
+
+    monkeypatch.setattr(core, "cached_write", spied)
+    cases = [("write", 0, "/r", (), b"v"), ("write", 5, "data", (), b"v"),
+             ("write", 6, "/local/domain/6/data", (), b"v"),
+             ("write", 5, "data", (), b"x" * 2100), ("write", 5, "/r", (), b"v")]
+    with twins() as (cached, engine):
+        for step in cases:
+            for _ in range(3):
+                assert cached.step(*step) == engine.step(*step), step
+        assert cached.tree() == engine.tree()
+    # on the cached daemon (the engine's twin never asks): each case cached at its third
+    assert taken[2::3] == ["written", "written", "written", "ENOSPC", "EACCES"]
 
 
 def test_a_repeated_read_skips_the_engine(served, monkeypatch) -> None:

@@ -29,10 +29,11 @@ the handler. Section numbers in comments refer to ``xenstore-semantics.md``.
 from __future__ import annotations
 
 from ..protocol.errors import EACCES, ENOENT, ENOSYS, XenStoreError
-from ..protocol.ops import PRIVILEGED_OPS, Op
+from ..protocol.ops import HEADER, PRIVILEGED_OPS, Op
 from . import control, ops_domains, ops_nodes, ops_transactions, ops_watches
 from .connection import Connection
-from .state import Handler, NullTransport, State, Transport
+from .ops_nodes import CACHED_OPS, cached_answer, cached_write
+from .state import OK, Handler, NullTransport, State, Transport
 
 __all__ = ["HANDLERS", "NullTransport", "Transport", "XenStore"]
 
@@ -62,6 +63,8 @@ HANDLERS: dict[Op, Handler] = {
 
 _TABLE: list[Handler | None] = [HANDLERS.get(Op(op)) for op in range(len(Op))]
 _NOTID = (Op.WATCH, Op.UNWATCH)
+_WRITE = int(Op.WRITE)
+_pack = HEADER.pack
 
 
 class XenStore(State):
@@ -87,6 +90,33 @@ class XenStore(State):
             handler(self, conn, req_id, tx_id, payload, txn)
         except XenStoreError as exc:
             conn.error(req_id, tx_id, exc.wire)
+
+    def answer_lone(self, conn: Connection, op: int, req_id: int, tx_id: int,
+                    payload: bytes) -> bytes | None:
+        """Answer a request with nothing queued for ``conn`` before it (a client with one
+        request in flight). A READ, DIRECTORY or GET_PERMS the caches know
+        (:func:`.ops_nodes.cached_answer`), or a WRITE to a node they know
+        (:func:`.ops_nodes.cached_write`) that made no event, skips the dispatch and the output
+        queue: its reply's frame is returned, for the transport to write at once. Anything else
+        goes to :meth:`process`, and None is returned (the output is queued)."""
+        if not tx_id:
+            if op in CACHED_OPS:
+                reply = cached_answer(self, conn, op, payload)
+                if reply is not None:
+                    return _pack(op, req_id, 0, len(reply)) + reply
+            elif op == _WRITE:
+                try:
+                    written = cached_write(self, conn, payload)
+                except XenStoreError as exc:
+                    conn.error(req_id, 0, exc.wire)
+                    return None
+                if written:
+                    if conn.out or self.hub.dirty:  # events: the reply goes after them
+                        conn.reply(Op.WRITE, req_id, 0, OK)
+                        return None
+                    return _pack(_WRITE, req_id, 0, len(OK)) + OK
+        self.process(conn, op, req_id, tx_id, payload)
+        return None
 
     def set_domain_state(self, domid: int, state: str) -> None:
         """Simulate the hypervisor (see :func:`.ops_domains.set_domain_state`)."""

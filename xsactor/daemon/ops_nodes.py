@@ -109,29 +109,53 @@ def op_write(xs: State, conn: Connection, req_id: int, tx_id: int, payload: byte
         raise EINVAL("WRITE needs a path and a NUL")
     path = xs.path_arg(conn, payload[:cut + 1])
     value = payload[cut + 1:]
-    view = txn or xs.glob
     node = xs.store.nodes.get(path) if txn is None else txn.read(path)
     if node is None:
-        create(xs, view, conn, path, value)
+        create(xs, txn or xs.glob, conn, path, value)
     else:
-        if not conn.privileged:
-            if not xs.rights(conn, node) & WRITE:
-                raise xs.refuse(view, conn, path, True, WRITE)
-            if (record_size(len(node.perms), len(value), node.childlen)
-                    >= xs.quotas.node_size):
-                raise xs.too_big(view, path)
-        xs.keep_void(node)
-        # the new value and generation in ``data`` (see Node), and outside a transaction the
-        # view's calls inlined: a hot request
-        generation = xs.store.bump()
-        node.data = value + pack_generation(generation) if value else generation
-        if txn is None:
-            xs.store.nodes[path] = node
-            xs.hub.fire(path, False, node)
-        else:
-            txn.store_node(path, node)
-            txn.fire(path, False, node)
+        update(xs, conn, txn, path, node, value)
     conn.reply(Op.WRITE, req_id, tx_id, OK)
+
+
+def cached_write(xs: State, conn: Connection, payload: bytes) -> bool:
+    """WRITE's common case outside a transaction, without the engine's dispatch (the engine
+    answers a lone request with it): an existing node whose path argument the path cache
+    knows and whose lookup the tree remembers is updated (:func:`update`; its errors are
+    raised) and True returned, the reply left to the caller. False for anything else, which
+    :func:`op_write` answers (filling both caches)."""
+    cut = payload.find(b"\0")
+    cache = xs.path_cache.homes.get(conn.home)
+    path = None if cache is None or cut < 0 else cache.get(payload[:cut + 1])
+    if path is None:
+        return False
+    node = xs.store.nodes.lookups.get(path)
+    if node is None:
+        return False
+    update(xs, conn, None, path, node, payload[cut + 1:])
+    return True
+
+
+def update(xs: State, conn: Connection, txn: Transaction | None, path: str, node: Node,
+           value: bytes) -> None:
+    """Give the existing ``node`` at ``path`` the value ``value`` (4.17's write of a node
+    that exists): the caller's right to write and the node-size quota, then the new value and
+    generation, then the events."""
+    if not conn.privileged:
+        if not xs.rights(conn, node) & WRITE:
+            raise xs.refuse(txn or xs.glob, conn, path, True, WRITE)
+        if record_size(len(node.perms), len(value), node.childlen) >= xs.quotas.node_size:
+            raise xs.too_big(txn or xs.glob, path)
+    xs.keep_void(node)
+    # the new value and generation in ``data`` (see Node), and outside a transaction the
+    # view's calls inlined: a hot request
+    generation = xs.store.bump()
+    node.data = value + pack_generation(generation) if value else generation
+    if txn is None:
+        xs.store.nodes[path] = node
+        xs.hub.fire(path, False, node)
+    else:
+        txn.store_node(path, node)
+        txn.fire(path, False, node)
 
 
 def op_mkdir(xs: State, conn: Connection, req_id: int, tx_id: int, payload: bytes,

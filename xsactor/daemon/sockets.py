@@ -42,7 +42,6 @@ from ..protocol.packets import Decoder
 from .config import DaemonConfig
 from .connection import Connection
 from .core import XenStore
-from .ops_nodes import CACHED_OPS, cached_answer
 from .watches import Watcher
 
 log = get_logger(__name__)
@@ -58,7 +57,6 @@ FIRST_READ = 447
 with long values, and small enough for Python's small-object allocator (a larger buffer is a
 ``malloc`` and, in glibc, a consolidation of its free lists each time). A read that fills it
 is followed by one more, up to ``read_chunk``."""
-_pack = HEADER.pack
 _unpack = HEADER.unpack_from
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
@@ -274,18 +272,19 @@ class SocketConnection:
             op, req_id, tx_id, length = _unpack(data)
             if size == HEADER_SIZE + length and length <= PAYLOAD_MAX:
                 # One whole request (a client with one request in flight): answered and
-                # written here, without a frame list; a read the caches know, without the
-                # engine's dispatch or the output queue.
+                # written here, without a frame list; a common one, without the engine's
+                # dispatch or the output queue (XenStore.answer_lone).
                 xs = self.xs
                 conn = self.conn
                 payload = data[HEADER_SIZE:]
                 try:
-                    if op in CACHED_OPS and not tx_id and not conn.out and not self.pending:
-                        reply = cached_answer(xs, conn, op, payload)
-                        if reply is not None:
-                            self._send(_pack(op, req_id, 0, len(reply)) + reply)
+                    if conn.out or self.pending:
+                        xs.process(conn, op, req_id, tx_id, payload)
+                    else:
+                        frame = xs.answer_lone(conn, op, req_id, tx_id, payload)
+                        if frame is not None:
+                            self._send(frame)
                             return
-                    xs.process(conn, op, req_id, tx_id, payload)
                     if conn.closed:
                         return
                     if xs.hub.dirty or self.pending:
