@@ -8,12 +8,10 @@ any size around it still arrive whole and in order."""
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from collections.abc import Iterator
 from typing import Any
 
-import gevent.socket
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,9 +21,10 @@ from xsactor.daemon.config import DaemonConfig
 from xsactor.daemon.core import XenStore
 from xsactor.daemon.server import Daemon
 from xsactor.daemon.sockets import FIRST_READ
-from xsactor.protocol import Decoder, Op, Packet
+from xsactor.protocol import Op, Packet
 from xsactor.protocol.errors import XenStoreError
 from xsactor.testing.util import scratch_dir
+from xsactor.testing.wire import WireClient
 
 from .conftest import Client
 
@@ -36,47 +35,29 @@ ACLS = (("n0",), ("r0",), ("n0", "r5"), ("n5",), ("b0",), ("n0", "w5"), ("r5",),
         ("n0", "r6"), ("n6", "r5"), ("w0", "n5"), ("n5", "r6"), ("n0", "b6"))
 
 
-class Lone:
-    """A socket client with one request in flight (gevent, for an in-process daemon)."""
+def connect(path: str) -> WireClient:
+    """A client with one request in flight, on a gevent socket (the daemon is in-process)."""
+    return WireClient(path, cooperative=True)
 
-    def __init__(self, path: str) -> None:
-        self.sock = gevent.socket.socket(gevent.socket.AF_UNIX, gevent.socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.decoder = Decoder()
-        self.frames: list[Packet] = []
-        self.ids = itertools.count(1)
 
-    def ask(self, packet: Packet) -> list[Packet]:
-        """Send ``packet``; every frame until its reply (events included)."""
-        self.sock.sendall(packet.encode())
-        return self.until(packet.req_id)
+def ask(client: WireClient, packet: Packet) -> list[Packet]:
+    """Send ``packet``; every frame until its reply (events included)."""
+    client.send(packet)
+    return client.frames(packet.req_id)
 
-    def until(self, req_id: int) -> list[Packet]:
-        """Every frame up to the reply to ``req_id`` (later ones wait for the next call)."""
-        while True:
-            for index, frame in enumerate(self.frames):
-                if frame.op != Op.WATCH_EVENT and frame.req_id == req_id:
-                    out, self.frames = self.frames[:index + 1], self.frames[index + 1:]
-                    return out
-            data = self.sock.recv(65536)
-            assert data, "the daemon closed the connection"
-            self.frames += self.decoder.feed(data)
 
-    def read(self, path: str, op: Op = Op.READ) -> tuple[int, bytes]:
-        reply = self.ask(Packet.request(op, path, req_id=next(self.ids)))[-1]
-        return reply.op, reply.payload
-
-    def close(self) -> None:
-        self.sock.close()
+def read(client: WireClient, path: str, op: Op = Op.READ) -> tuple[int, bytes]:
+    reply = ask(client, Packet.request(op, path, req_id=client.next_req_id()))[-1]
+    return reply.op, reply.payload
 
 
 @pytest.fixture
-def served(inproc: Daemon) -> Iterator[tuple[Daemon, dict[int, Lone], dict[int, Client]]]:
+def served(inproc: Daemon) -> Iterator[tuple[Daemon, dict[int, WireClient], dict[int, Client]]]:
     """dom0 and guests 5 and 6 on sockets, and the same identities straight on the engine."""
-    sockets = {0: Lone(inproc.socket_path)}
+    sockets = {0: connect(inproc.socket_path)}
     engine = {0: Client(inproc.xs)}
     for domid in (5, 6):
-        sockets[domid] = Lone(inproc.add_guest(domid))
+        sockets[domid] = connect(inproc.add_guest(domid))
         engine[domid] = Client(inproc.xs, domid)
     yield inproc, sockets, engine
     for lone in sockets.values():
@@ -106,13 +87,13 @@ def test_cached_answers_are_the_engines(served, steps) -> None:
             sockets[6].close()  # naming 6 on older nodes no longer grant it anything
             engine[6].close()
             daemon.set_domain_state(6, "gone")
-            sockets[6] = Lone(daemon.add_guest(6))
+            sockets[6] = connect(daemon.add_guest(6))
             engine[6] = Client(daemon.xs, 6)
         else:
             expected = client.request(kind, path)
             # twice: the first may fill the caches, the second is answered from them
             for _ in range(2):
-                assert sockets[who].read(path, kind) == (expected.op, expected.payload), path
+                assert read(sockets[who], path, kind) == (expected.op, expected.payload), path
 
 
 class Side:
@@ -122,12 +103,12 @@ class Side:
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
-        self.clients = {0: Lone(daemon.socket_path)}
+        self.clients = {0: connect(daemon.socket_path)}
         for domid in (5, 6):
-            self.clients[domid] = Lone(daemon.add_guest(domid))
-        self.clients[5].ask(Packet.request(Op.WATCH, "data", "mine", req_id=1))
-        self.watcher = Lone(daemon.socket_path)
-        self.watcher.ask(Packet.request(Op.WATCH, "/r", "r", req_id=1))
+            self.clients[domid] = connect(daemon.add_guest(domid))
+        ask(self.clients[5], Packet.request(Op.WATCH, "data", "mine", req_id=1))
+        self.watcher = connect(daemon.socket_path)
+        ask(self.watcher, Packet.request(Op.WATCH, "/r", "r", req_id=1))
 
     def step(self, kind: str, who: int, path: str, acl: tuple[str, ...], value: bytes
              ) -> list[tuple[int, bytes]]:
@@ -135,7 +116,7 @@ class Side:
         if kind == "cycle6":
             self.clients[6].close()
             self.daemon.set_domain_state(6, "gone")
-            self.clients[6] = Lone(self.daemon.add_guest(6))
+            self.clients[6] = connect(self.daemon.add_guest(6))
             frames = []
         else:
             lone = self.clients[who]
@@ -144,14 +125,15 @@ class Side:
             op = {"write": Op.WRITE, "rm": Op.RM, "chmod": Op.SET_PERMS,
                   "mkdir": Op.MKDIR}.get(kind) or Op[kind]
             if kind == "write":
-                packet = Packet(op, next(lone.ids), 0, args[0])
+                packet = Packet(op, lone.next_req_id(), 0, args[0])
             else:
-                packet = Packet.request(op, *args, req_id=next(lone.ids))
-            frames = lone.ask(packet)
+                packet = Packet.request(op, *args, req_id=lone.next_req_id())
+            frames = ask(lone, packet)
             # the turn is over: every event it made was handed to its socket
             assert not self.daemon.xs.hub.dirty, "events left unsent after the turn"
         # a round trip on the watcher: the events of the step come before its reply
-        frames += self.watcher.ask(Packet.request(Op.READ, "/", req_id=next(self.watcher.ids)))
+        probe = Packet.request(Op.READ, "/", req_id=self.watcher.next_req_id())
+        frames += ask(self.watcher, probe)
         return [(f.op, f.payload) for f in frames]
 
     def tree(self) -> list[tuple[Any, ...]]:
@@ -243,17 +225,17 @@ def test_a_repeated_read_skips_the_engine(served, monkeypatch) -> None:
 
     monkeypatch.setattr(daemon.xs, "process", counted)
     for who, path in ((0, "/local/domain/5/data/x"), (5, "data/x")):
-        assert sockets[who].read(path) == (Op.READ, b"v")  # the engine fills the caches
+        assert read(sockets[who], path) == (Op.READ, b"v")  # the engine fills the caches
         assert calls == [Op.READ]
         calls.clear()
-        assert sockets[who].read(path) == (Op.READ, b"v")
-        assert sockets[who].read(path, Op.DIRECTORY) == (Op.DIRECTORY, b"")
-        assert sockets[who].read(path, Op.GET_PERMS) == (Op.GET_PERMS, b"n5\0")
+        assert read(sockets[who], path) == (Op.READ, b"v")
+        assert read(sockets[who], path, Op.DIRECTORY) == (Op.DIRECTORY, b"")
+        assert read(sockets[who], path, Op.GET_PERMS) == (Op.GET_PERMS, b"n5\0")
         assert calls == []  # guest 5 may read its own node, without the engine
 
     engine[0].chmod("/local/domain/5/data/x", "n0")
     calls.clear()
-    assert sockets[5].read("data/x") == (Op.ERROR, b"EACCES\0")
+    assert read(sockets[5], "data/x") == (Op.ERROR, b"EACCES\0")
     assert calls == [Op.READ]  # refused: the engine answers
 
 
@@ -262,16 +244,16 @@ def test_a_read_behind_unsent_output_waits_its_turn(served) -> None:
     daemon, sockets, engine = served
     lone = sockets[0]
     engine[0].ok_write("/r/w", b"1")
-    lone.ask(Packet.request(Op.WATCH, "/r/w", "tok", req_id=90))
-    assert lone.read("/r/w") == (Op.READ, b"1")  # now in the caches
+    ask(lone, Packet.request(Op.WATCH, "/r/w", "tok", req_id=90))
+    assert read(lone, "/r/w") == (Op.READ, b"1")  # now in the caches
     sc = next(sc for sc in daemon.by_conn.values() if sc.conn.id != engine[0].conn.id
               and sc.conn.domid == 0)
     long_name = "n" * 2000
     for i in range(200):  # ~400 KB of events: more than the socket takes unread
         engine[0].ok_write(f"/r/w/{long_name}{i}", b"")
     assert sc.pending  # the daemon holds output back
-    lone.sock.sendall(Packet.request(Op.READ, "/r/w", req_id=92).encode())
-    frames = lone.until(92)
+    lone.send(Packet.request(Op.READ, "/r/w", req_id=92))
+    frames = lone.frames(92)
     assert [f.op for f in frames[-2:]] == [Op.WATCH_EVENT, Op.READ]
     assert sum(f.op == Op.WATCH_EVENT for f in frames) == 200  # one per write
 
@@ -286,17 +268,17 @@ def test_requests_around_the_first_read_arrive_whole(served, sizes, lone_size) -
     path = "/r/s"
     # one request alone, its frame near the first read's size (exactly it, included)
     value = b"x" * max(0, lone_size - 16 - len(path) - 1)
-    frames = lone.ask(Packet.write(path, value, req_id=1))
+    frames = ask(lone, Packet.write(path, value, req_id=1))
     assert (frames[-1].op, frames[-1].payload) == (Op.WRITE, b"OK\0")
-    assert lone.read(path) == (Op.READ, value)
+    assert read(lone, path) == (Op.READ, value)
     # a pipeline in one write: every reply, in order
     packets = [Packet.write(f"{path}{i}", b"%d" % i * size, req_id=100 + i)
                for i, size in enumerate(sizes)]
-    lone.sock.sendall(b"".join(p.encode() for p in packets))
-    replies = [f for f in lone.until(packets[-1].req_id) if f.op != Op.WATCH_EVENT]
+    lone.send(*packets)
+    replies = [f for f in lone.frames(packets[-1].req_id) if f.op != Op.WATCH_EVENT]
     assert [(r.req_id, r.payload) for r in replies] == [(p.req_id, b"OK\0") for p in packets]
     for i, size in enumerate(sizes):
-        assert lone.read(f"{path}{i}") == (Op.READ, b"%d" % i * size)
+        assert read(lone, f"{path}{i}") == (Op.READ, b"%d" % i * size)
 
 
 def test_a_cached_node_stops_granting_a_domain_that_died(served) -> None:
@@ -306,14 +288,14 @@ def test_a_cached_node_stops_granting_a_domain_that_died(served) -> None:
     engine[0].ok_write("/r/six", b"v")
     engine[0].chmod("/r/six", "n0", "r6")
     for _ in range(2):
-        assert sockets[6].read("/r/six") == (Op.READ, b"v")
+        assert read(sockets[6], "/r/six") == (Op.READ, b"v")
     sockets[6].close()
     daemon.set_domain_state(6, "gone")
-    reborn = Lone(daemon.add_guest(6))
+    reborn = connect(daemon.add_guest(6))
     try:
         expected = Client(daemon.xs, 6).request(Op.READ, "/r/six")
         assert (expected.op, expected.payload) == (Op.ERROR, b"EACCES\0")
         for _ in range(2):
-            assert reborn.read("/r/six") == (Op.ERROR, b"EACCES\0")
+            assert read(reborn, "/r/six") == (Op.ERROR, b"EACCES\0")
     finally:
         reborn.close()

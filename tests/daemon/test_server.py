@@ -195,33 +195,23 @@ def test_cli_sigint_and_bad_arguments() -> None:
 
 # -- in-process, gevent ------------------------------------------------------------------------
 def test_in_process_daemon_api(inproc) -> None:
-    import gevent.socket
-
     from xsactor.daemon.toolstack import GuestSpec
-    from xsactor.protocol import Decoder
 
-    def ask(path: str, packet: Packet) -> list[Packet]:
-        s = gevent.socket.socket(gevent.socket.AF_UNIX, gevent.socket.SOCK_STREAM)
-        s.connect(path)
-        s.sendall(packet.encode())
-        decoder = Decoder()
-        packets: list[Packet] = []
-        while not packets:
-            packets = decoder.feed(s.recv(65536))
-        s.close()
-        return packets
+    def ask(path: str, packet: Packet) -> Packet:
+        with WireClient(path, cooperative=True) as client:
+            return client.exchange(packet)
 
     guest_path = inproc.add_guest(GuestSpec(4))
     assert os.path.exists(guest_path)
-    reply = ask(guest_path, Packet.request(Op.READ, "name", req_id=3))[0]
+    reply = ask(guest_path, Packet.request(Op.READ, "name", req_id=3))
     assert (reply.req_id, reply.payload) == (3, b"guest4")
-    reply = ask(inproc.socket_path, Packet.request(Op.IS_DOMAIN_INTRODUCED, 4))[0]
+    reply = ask(inproc.socket_path, Packet.request(Op.IS_DOMAIN_INTRODUCED, 4))
     assert reply.payload == b"T\0"
     inproc.set_domain_state(4, "gone")
     assert not os.path.exists(guest_path)
-    reply = ask(inproc.socket_path, Packet.request(Op.IS_DOMAIN_INTRODUCED, 4))[0]
+    reply = ask(inproc.socket_path, Packet.request(Op.IS_DOMAIN_INTRODUCED, 4))
     assert reply.payload == b"F\0"
     assert inproc.xs.store.problems() == []
     guest_path = inproc.add_guest(GuestSpec(4))  # a new domain with the domid of one gone
-    reply = ask(guest_path, Packet.request(Op.READ, "name", req_id=5))[0]
+    reply = ask(guest_path, Packet.request(Op.READ, "name", req_id=5))
     assert (reply.req_id, reply.payload) == (5, b"guest4")

@@ -1,8 +1,9 @@
 """A blocking, one-thread XenStore client for tests and harnesses.
 
 Not the product's client (that is :mod:`xsactor.bus`): this one speaks the wire as plainly as
-possible, with stdlib sockets, so that conformance tests can send exactly the bytes they mean,
-in any order, and see every reply and event in arrival order. It works against any daemon that
+possible, with stdlib sockets (gevent's, ``cooperative``, for a daemon served in this
+process), so that conformance tests can send exactly the bytes they mean, in any order, and
+see every reply and event in arrival order. It works against any daemon that
 serves a unix socket: the embedded one, the C xenstored, or a reference guest bridge.
 """
 
@@ -15,6 +16,8 @@ import socket
 import time
 from collections.abc import Iterable
 
+import gevent.socket
+
 from ..protocol import Decoder, Op, Packet
 from ..protocol.errors import ConnectionLost, error_class
 from ..protocol.packets import Arg, join_args, split_args
@@ -23,12 +26,15 @@ from ..protocol.perms import Perm
 Event = tuple[bytes, bytes]
 
 
-def connect_unix(path: str, timeout: float = 10.0) -> socket.socket:
-    """Connect, retrying while the listener's backlog is full (xenstored's is tiny)."""
+def connect_unix(path: str, timeout: float = 10.0, *,
+                 cooperative: bool = False) -> socket.socket:
+    """Connect, retrying while the listener's backlog is full (xenstored's is tiny);
+    ``cooperative``: a gevent socket, for a daemon served in this process."""
     deadline = time.monotonic() + timeout
     delay = 0.001
     while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = (gevent.socket.socket if cooperative else socket.socket)(
+            socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
             sock.connect(path)
@@ -38,17 +44,18 @@ def connect_unix(path: str, timeout: float = 10.0) -> socket.socket:
             retriable = exc.errno in (errno.EAGAIN, errno.ECONNREFUSED, errno.ENOENT)
             if not retriable or time.monotonic() + delay > deadline:
                 raise
-            time.sleep(delay)  # backoff on a refused connect, not synchronisation
+            # backoff on a refused connect, not synchronisation
+            (gevent.sleep if cooperative else time.sleep)(delay)
             delay = min(delay * 2, 0.05)
 
 
 class WireClient:
     """One connection. Replies are matched by req_id; events are kept in ``events``."""
 
-    def __init__(self, path: str, timeout: float = 10.0) -> None:
+    def __init__(self, path: str, timeout: float = 10.0, *, cooperative: bool = False) -> None:
         self.path = path
         self.timeout = timeout
-        self.sock = connect_unix(path, timeout)
+        self.sock = connect_unix(path, timeout, cooperative=cooperative)
         self.decoder = Decoder(max_payload=1 << 20)
         self.inbox: collections.deque[Packet] = collections.deque()
         self.events: collections.deque[Event] = collections.deque()
@@ -108,6 +115,15 @@ class WireClient:
                 self.events.append(self._event(packet))
             elif packet.req_id == req_id:
                 return packet
+
+    def frames(self, req_id: int) -> list[Packet]:
+        """Every packet up to the reply to ``req_id``, events included, in arrival order
+        (those after it wait for the next call)."""
+        out = []
+        while True:
+            out.append(self.recv())
+            if out[-1].op != Op.WATCH_EVENT and out[-1].req_id == req_id:
+                return out
 
     def raw_request(self, op: int, payload: bytes, tx_id: int = 0) -> Packet:
         return self.exchange(Packet(op, self.next_req_id(), tx_id, payload))
