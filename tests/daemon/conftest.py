@@ -15,25 +15,17 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from xsactor.daemon.core import XenStore
 from xsactor.daemon.quota import Quotas
-from xsactor.daemon.server import Daemon
-from xsactor.daemon.toolstack import (
-    GuestSpec,
-    apply_entries,
-    apply_steps,
-    device_steps,
-    dom0_entries,
-    guest_steps,
-)
+from xsactor.daemon.server import Daemon, Toolstack
+from xsactor.daemon.toolstack import GuestSpec, apply_entries, create_guest, dom0_entries
 from xsactor.protocol import Decoder, Op, Packet
 from xsactor.protocol.errors import error_class
 from xsactor.protocol.packets import Arg, join_args, split_args
-from xsactor.protocol.perms import Perm
 from xsactor.testing.daemons import EmbeddedDaemonProcess, running
 from xsactor.testing.util import scratch_dir
 
@@ -143,40 +135,19 @@ def check(reply: Packet) -> bytes:
     return reply.payload
 
 
-class Toolstack(Client):
-    """dom0 as xl uses it, for :func:`~xsactor.daemon.toolstack.apply_steps` (a
-    ``TreeWriter``): every request must succeed, a failed one raises."""
-
-    def write(self, path: str, value: bytes | str = b"", tx_id: int = 0) -> Packet:
-        reply = super().write(path, value, tx_id)
-        check(reply)
-        return reply
-
-    def set_perms(self, path: str, perms: Iterable[Perm | str], tx_id: int = 0) -> None:
-        self.chmod(path, *(str(p) for p in perms), tx_id=tx_id)
-
-    def end(self, tx_id: int, commit: bool = True) -> Packet:
-        reply = super().end(tx_id, commit)
-        check(reply)
-        return reply
-
-
 class Engine:
     """An engine with dom0's boot entries, and helpers to add guests as xl does."""
 
     def __init__(self, quotas: Quotas | None = None) -> None:
         self.xs = XenStore(quotas or Quotas())
-        self.toolstack = Toolstack(self.xs)
+        self.toolstack = Toolstack(self.xs)  # the daemon's own, as xl uses dom0
         apply_entries(self.toolstack, dom0_entries())
 
     def dom0(self) -> Client:
         return Client(self.xs)
 
     def add_guest(self, domid: int) -> None:
-        spec = GuestSpec(domid)
-        apply_steps(self.toolstack, guest_steps(spec))
-        self.toolstack.call(Op.INTRODUCE, domid, spec.store_gfn, spec.store_port)
-        apply_steps(self.toolstack, device_steps(spec))
+        create_guest(self.toolstack, GuestSpec(domid))
 
     def guest(self, domid: int) -> Client:
         return Client(self.xs, domid)

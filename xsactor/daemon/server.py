@@ -32,14 +32,7 @@ from ..protocol.perms import Perm, format_acl
 from .config import DaemonConfig
 from .core import XenStore
 from .sockets import Descriptors, Listener, SocketConnection, listen_unix
-from .toolstack import (
-    GuestSpec,
-    apply_entries,
-    apply_steps,
-    device_steps,
-    dom0_entries,
-    guest_steps,
-)
+from .toolstack import GuestSpec, apply_entries, create_guest, dom0_entries
 
 __all__ = ["Daemon", "Toolstack", "listen_unix"]
 
@@ -162,10 +155,8 @@ class Daemon:
             spec = GuestSpec(spec)
         path = socket_path or self.config.guest_socket(spec.domid)
         self.xs.new_domain(spec.domid)  # the hypervisor made it (a domid once gone, again)
-        apply_steps(toolstack, guest_steps(spec))
-        self._guest_paths[spec.domid] = path
-        toolstack.introduce(spec.domid, spec.store_gfn, spec.store_port)
-        apply_steps(toolstack, device_steps(spec))
+        self._guest_paths[spec.domid] = path  # where INTRODUCE opens its socket
+        create_guest(toolstack, spec)
         listener = self._listeners.get(spec.domid)
         return listener.path if listener is not None else path
 

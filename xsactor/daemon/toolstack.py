@@ -234,6 +234,20 @@ class TreeWriter(Protocol):
     def end(self, tx_id: int, /, commit: bool = True) -> object: ...
 
 
+class GuestBuilder(TreeWriter, Protocol):
+    """A dom0 connection that may also INTRODUCE (:func:`create_guest`)."""
+
+    def introduce(self, domid: int, gfn: int, port: int, /) -> object: ...
+
+
+def create_guest(dom0: GuestBuilder, spec: GuestSpec) -> None:
+    """Build the guest's tree as xl does (a previous domain's leftovers removed), INTRODUCE
+    it, then add its console."""
+    apply_steps(dom0, guest_steps(spec))
+    dom0.introduce(spec.domid, spec.store_gfn, spec.store_port)
+    apply_steps(dom0, device_steps(spec))
+
+
 def apply_entries(dom0: TreeWriter, entries: Iterable[Entry], tx_id: int = 0) -> None:
     """Send each entry (RM; or MKDIR/WRITE, then SET_PERMS if it has an ACL)."""
     for entry in entries:
