@@ -34,8 +34,7 @@ def cached_answer(xs: State, conn: Connection, op: int, payload: bytes) -> bytes
     when the path cache knows the path argument, the tree remembers its lookup and ``conn``
     may read the node. None for anything else, which the engine answers (filling both
     caches)."""
-    cache = xs.path_cache.homes.get(conn.home)
-    path = None if cache is None else cache.get(payload)
+    path = xs.path_cache.known(conn.home, payload)
     node = None if path is None else xs.store.nodes.lookups.get(path)
     if node is None or not (conn.privileged or xs.rights(conn, node) & READ):
         return None
@@ -124,8 +123,7 @@ def cached_write(xs: State, conn: Connection, payload: bytes) -> bool:
     raised) and True returned, the reply left to the caller. False for anything else, which
     :func:`op_write` answers (filling both caches)."""
     cut = payload.find(b"\0")
-    cache = xs.path_cache.homes.get(conn.home)
-    path = None if cache is None or cut < 0 else cache.get(payload[:cut + 1])
+    path = None if cut < 0 else xs.path_cache.known(conn.home, payload[:cut + 1])
     if path is None:
         return False
     node = xs.store.nodes.lookups.get(path)

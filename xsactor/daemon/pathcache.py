@@ -32,6 +32,11 @@ class PathCache:
             cache = self.homes[home] = {}
         return cache
 
+    def known(self, home: str, raw: bytes) -> str | None:
+        """The canonical path for ``raw`` asked from ``home``, if remembered."""
+        cache = self.homes.get(home)
+        return None if cache is None else cache.get(raw)
+
     def put(self, cache: dict[bytes, str], raw: bytes, path: str) -> None:
         """Remember ``raw -> path`` in ``cache`` (one of :meth:`for_home`'s)."""
         cost = len(raw) + len(path) + ENTRY_COST

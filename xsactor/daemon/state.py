@@ -119,8 +119,7 @@ class State:
     def path_arg(self, conn: Connection, raw: bytes) -> str:
         """The canonical node path of a path argument: ``raw`` is the string and its NUL (the
         whole payload of a one-argument request). EINVAL if malformed or not a valid path."""
-        cache = self.path_cache.homes.get(conn.home)  # for_home(), inlined for a hit
-        path = None if cache is None else cache.get(raw)
+        path = self.path_cache.known(conn.home, raw)
         if path is None:
             cache = self.path_cache.for_home(conn.home)
             end = len(raw) - 1
